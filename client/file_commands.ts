@@ -1,0 +1,189 @@
+/**
+ * File commands of `cloud connect`: ls, put, get, rm, mv, mkdir, df.
+ *
+ * @module
+ */
+
+import { basename, join, relative, resolve } from "node:path";
+import { CloudError, EXIT } from "../protocol/errors.ts";
+import type { Entry } from "../protocol/messages.ts";
+import { formatSize } from "../protocol/units.ts";
+import type { CloudClient } from "./client.ts";
+import type { Command, CommandIo } from "./io.ts";
+import { type ConnectOptions, getEmail, getPassword, UsageError } from "./options.ts";
+import { terminalProgress } from "./progress.ts";
+import { downloadFile, type UploadItem, uploadFiles } from "./transfer.ts";
+
+async function login(client: CloudClient, options: ConnectOptions): Promise<void> {
+  await client.login(await getEmail(options), await getPassword(options));
+}
+
+/** Joins remote path parts with "/", dropping empty ones. */
+export function remoteJoin(...parts: string[]): string {
+  return parts.flatMap((p) => p.split("/")).filter((p) => p !== "").join("/");
+}
+
+function formatTime(ms: number): string {
+  return new Date(ms).toISOString().replace("T", " ").slice(0, 16);
+}
+
+/** Formats a listing as aligned columns: type, size, modified, name. */
+export function formatListing(entries: Entry[]): string[] {
+  const sorted = [...entries].sort((a, b) =>
+    a.type === b.type ? a.name.localeCompare(b.name) : a.type === "dir" ? -1 : 1
+  );
+  const sizes = sorted.map((e) => (e.type === "dir" ? "-" : formatSize(e.size)));
+  const width = Math.max(4, ...sizes.map((s) => s.length));
+  return sorted.map((e, i) =>
+    `${e.type === "dir" ? "d" : "-"}  ${sizes[i]!.padStart(width)}  ${formatTime(e.modified)}  ${e.name}${
+      e.type === "dir" ? "/" : ""
+    }`
+  );
+}
+
+/** Expands local arguments into files to upload: folders are walked, keeping structure. */
+export async function collectUploads(locals: string[], remoteDir: string): Promise<UploadItem[]> {
+  const items: UploadItem[] = [];
+  for (const local of locals) {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.lstat(local);
+    } catch {
+      throw new CloudError("E_NOT_FOUND", `No such local file "${local}"`);
+    }
+    const base = basename(resolve(local));
+    if (info.isFile) {
+      items.push({ local, remote: remoteJoin(remoteDir, base) });
+    } else if (info.isDirectory) {
+      const walk = async (dir: string) => {
+        const names: Deno.DirEntry[] = [];
+        for await (const entry of Deno.readDir(dir)) names.push(entry);
+        names.sort((a, b) => a.name.localeCompare(b.name));
+        for (const entry of names) {
+          const path = join(dir, entry.name);
+          if (entry.isDirectory) await walk(path);
+          else if (entry.isFile) {
+            const rel = relative(local, path).split(/[\\/]/).join("/");
+            items.push({ local: path, remote: remoteJoin(remoteDir, base, rel) });
+          }
+        }
+      };
+      await walk(local);
+    } else {
+      throw new CloudError("E_NOT_FOUND", `"${local}" is not a file or folder`);
+    }
+  }
+  return items;
+}
+
+/** The exit code of the first failure among results, or 0. */
+function worstExit(errors: CloudError[]): number {
+  return errors.length === 0 ? EXIT.OK : errors[0]!.exitCode;
+}
+
+function describeError(io: CommandIo, what: string, error: CloudError) {
+  io.err(`cloud: ${what}: ${error.message}`);
+}
+
+/** The file commands of `cloud connect`. */
+export const fileCommands: Record<string, Command> = {
+  ls: async (client, args, options, io) => {
+    if (args.length > 1) throw new UsageError("ls takes at most one folder");
+    await login(client, options);
+    const listing = await client.call({ t: "ls", path: args[0] ?? "" });
+    if (options.json) io.out(JSON.stringify(listing.entries));
+    else for (const line of formatListing(listing.entries)) io.out(line);
+    return 0;
+  },
+
+  put: async (client, args, options, io) => {
+    if (args.length === 0) throw new UsageError("put needs at least one local file");
+    const items = await collectUploads(args, options.to ?? "");
+    await login(client, options);
+    const errors: CloudError[] = [];
+    const progress = terminalProgress();
+    await uploadFiles(client, items, {
+      overwrite: options.overwrite ?? false,
+      progress,
+      onResult: (result) => {
+        if (!result.ok) {
+          errors.push(result.error);
+          describeError(io, result.item, result.error);
+        } else if (result.resumedAt) {
+          io.err(`Resumed "${result.item}" at byte ${result.resumedAt}`);
+        }
+      },
+    });
+    if (items.length > 1 || errors.length > 0) {
+      io.err(`Uploaded ${items.length - errors.length} of ${items.length} files`);
+    }
+    return worstExit(errors);
+  },
+
+  get: async (client, args, options, io) => {
+    if (args.length === 0) throw new UsageError("get needs at least one remote file");
+    const outDir = options.out ?? ".";
+    await login(client, options);
+    const errors: CloudError[] = [];
+    const progress = terminalProgress();
+    for (const remote of args) {
+      const target = join(outDir, basename(remote));
+      try {
+        const result = await downloadFile(client, remote, target, {
+          overwrite: options.overwrite ?? false,
+          progress,
+        });
+        if (result.resumedAt > 0) io.err(`Resumed "${remote}" at byte ${result.resumedAt}`);
+      } catch (error) {
+        if (!(error instanceof CloudError) || error.code === "E_BAD_FRAME") throw error;
+        errors.push(error);
+        describeError(io, remote, error);
+      }
+    }
+    return worstExit(errors);
+  },
+
+  rm: async (client, args, options, io) => {
+    if (args.length === 0) throw new UsageError("rm needs at least one remote path");
+    await login(client, options);
+    const errors: CloudError[] = [];
+    for (const path of args) {
+      try {
+        await client.call({ t: "rm", path, recursive: options.recursive ?? false });
+      } catch (error) {
+        if (!(error instanceof CloudError)) throw error;
+        errors.push(error);
+        describeError(io, path, error);
+      }
+    }
+    return worstExit(errors);
+  },
+
+  mv: async (client, args, options) => {
+    if (args.length !== 2) throw new UsageError("mv needs FROM and TO");
+    await login(client, options);
+    await client.call({ t: "mv", from: args[0]!, to: args[1]!, overwrite: options.overwrite ?? false });
+    return 0;
+  },
+
+  mkdir: async (client, args, options) => {
+    if (args.length === 0) throw new UsageError("mkdir needs a folder name");
+    await login(client, options);
+    for (const path of args) await client.call({ t: "mkdir", path, parents: options.parents ?? false });
+    return 0;
+  },
+
+  df: async (client, args, options, io) => {
+    if (args.length > 0) throw new UsageError("df takes no arguments");
+    await login(client, options);
+    const df = await client.call({ t: "df" });
+    if (options.json) {
+      io.out(JSON.stringify(df));
+    } else {
+      const quota = df.quota === null ? "unlimited" : formatSize(df.quota);
+      const percent = df.quota ? ` (${((df.used / df.quota) * 100).toFixed(1)}%)` : "";
+      io.out(`${formatSize(df.used)} used of ${quota}${percent} in ${df.files} files`);
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,341 @@
+/**
+ * Verified, resumable uploads and downloads over a {@link CloudClient}. Files stream with
+ * Web Streams (no whole-file buffers); small files are pipelined; large ones resume from
+ * the offset the other side holds.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { basename, dirname, join } from "node:path";
+import { CloudError } from "../protocol/errors.ts";
+import type { Entry, ResponseOf } from "../protocol/messages.ts";
+import type { CloudClient } from "./client.ts";
+
+/** Files up to this size are sent inline (no `ready` round trip) and pipelined. */
+export const INLINE_LIMIT = 1024 * 1024;
+/** How many inline uploads may be in flight before their answers are read. */
+const PIPELINE_DEPTH = 32;
+
+/** Progress of one transfer. */
+export interface ProgressSink {
+  /** The transfer starts; `done` bytes are already there (resume). */
+  start(label: string, total: number, done: number): void;
+  /** More bytes moved. */
+  advance(bytes: number): void;
+  /** The transfer ended (ok or not). */
+  stop(): void;
+}
+
+/** A sink that shows nothing. */
+export const noProgress: ProgressSink = { start() {}, advance() {}, stop() {} };
+
+/** SHA-256 of a local file, streamed. */
+export async function hashFile(path: string, offset = 0, length?: number): Promise<string> {
+  const hash = createHash("sha256");
+  using file = await Deno.open(path, { read: true });
+  if (offset > 0) await file.seek(offset, Deno.SeekMode.Start);
+  let left = length ?? Infinity;
+  for await (const chunk of file.readable) {
+    const part = chunk.length > left ? chunk.subarray(0, left) : chunk;
+    hash.update(part);
+    left -= part.length;
+    if (left <= 0) break;
+  }
+  return hash.digest("hex");
+}
+
+/** A stream of a local file's bytes from `offset`, counting into `progress`. */
+async function fileStream(
+  path: string,
+  offset: number,
+  progress: ProgressSink,
+): Promise<ReadableStream<Uint8Array>> {
+  const file = await Deno.open(path, { read: true });
+  if (offset > 0) await file.seek(offset, Deno.SeekMode.Start);
+  return file.readable.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        progress.advance(chunk.length);
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+}
+
+/** One file to upload. */
+export interface UploadItem {
+  local: string;
+  remote: string;
+}
+
+/** Outcome of one upload or download. */
+export type TransferResult =
+  | { item: string; ok: true; entry?: Entry; resumedAt?: number }
+  | { item: string; ok: false; error: CloudError };
+
+/** Options of {@link uploadFiles}. */
+export interface UploadOptions {
+  overwrite: boolean;
+  progress?: ProgressSink;
+  /** Called once per file as it finishes. */
+  onResult?: (result: TransferResult) => void;
+}
+
+interface Prepared extends UploadItem {
+  size: number;
+  sha256: string;
+  mtime: number;
+}
+
+async function prepare(item: UploadItem): Promise<Prepared> {
+  const info = await Deno.stat(item.local);
+  if (!info.isFile) throw new CloudError("E_NOT_FOUND", `"${item.local}" is not a regular file`);
+  return {
+    ...item,
+    size: info.size,
+    sha256: await hashFile(item.local),
+    mtime: info.mtime?.getTime() ?? Date.now(),
+  };
+}
+
+function asCloudError(error: unknown): CloudError {
+  if (error instanceof CloudError) return error;
+  if (error instanceof Deno.errors.NotFound) {
+    return new CloudError("E_NOT_FOUND", (error as Error).message);
+  }
+  throw error;
+}
+
+/**
+ * Uploads files in order. Small files are pipelined (up to 32 in flight); large ones are
+ * resumable: the server answers with the offset it already holds. Per-file failures
+ * (exists, quota, integrity) are reported and the rest continue; a broken connection
+ * throws.
+ */
+export async function uploadFiles(
+  client: CloudClient,
+  items: UploadItem[],
+  options: UploadOptions,
+): Promise<TransferResult[]> {
+  const progress = options.progress ?? noProgress;
+  const results: TransferResult[] = [];
+  const report = (result: TransferResult) => {
+    results.push(result);
+    options.onResult?.(result);
+  };
+  const inFlight: Prepared[] = [];
+  const settleOne = async () => {
+    const item = inFlight.shift()!;
+    try {
+      const ok = await client.expectOk<"put">();
+      report({ item: item.local, ok: true, entry: ok.entry });
+    } catch (error) {
+      report({ item: item.local, ok: false, error: asCloudError(error) });
+    }
+  };
+
+  for (const item of items) {
+    let prepared: Prepared;
+    try {
+      prepared = await prepare(item);
+    } catch (error) {
+      report({ item: item.local, ok: false, error: asCloudError(error) });
+      continue;
+    }
+    const request = {
+      t: "put" as const,
+      path: prepared.remote,
+      size: prepared.size,
+      sha256: prepared.sha256,
+      overwrite: options.overwrite,
+      mtime: prepared.mtime,
+    };
+    if (prepared.size <= INLINE_LIMIT) {
+      await client.writer.writeFrame({ ...request, mode: "inline" });
+      progress.start(prepared.remote, prepared.size, 0);
+      try {
+        await client.writer.writeBody(
+          await fileStream(prepared.local, 0, progress),
+          prepared.size,
+        );
+      } finally {
+        progress.stop();
+      }
+      inFlight.push(prepared);
+      if (inFlight.length >= PIPELINE_DEPTH) await settleOne();
+      continue;
+    }
+    while (inFlight.length > 0) await settleOne();
+    await client.writer.writeFrame({ ...request, mode: "resumable" });
+    let ready: ResponseOf<"ready">;
+    try {
+      const response = await client.readResponse();
+      if (response.t !== "ready") {
+        throw new CloudError("E_BAD_MESSAGE", `Expected ready, server sent "${response.t}"`);
+      }
+      ready = response;
+    } catch (error) {
+      report({ item: item.local, ok: false, error: asCloudError(error) });
+      continue;
+    }
+    progress.start(prepared.remote, prepared.size, ready.offset);
+    try {
+      await client.writer.writeBody(
+        await fileStream(prepared.local, ready.offset, progress),
+        prepared.size - ready.offset,
+      );
+    } finally {
+      progress.stop();
+    }
+    try {
+      const ok = await client.expectOk<"put">();
+      report({
+        item: item.local,
+        ok: true,
+        entry: ok.entry,
+        ...(ready.offset > 0 ? { resumedAt: ready.offset } : {}),
+      });
+    } catch (error) {
+      report({ item: item.local, ok: false, error: asCloudError(error) });
+    }
+  }
+  while (inFlight.length > 0) await settleOne();
+  return results;
+}
+
+/** Where a download keeps its bytes until they are verified. */
+export function partialPathFor(target: string): string {
+  return join(dirname(target), `.${basename(target)}.cloud-part`);
+}
+
+interface PartialMeta {
+  remote: string;
+  sha256: string;
+  size: number;
+}
+
+async function readMeta(path: string): Promise<PartialMeta | null> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path)) as PartialMeta;
+  } catch {
+    return null;
+  }
+}
+
+async function sizeOf(path: string): Promise<number | null> {
+  try {
+    return (await Deno.stat(path)).size;
+  } catch {
+    return null;
+  }
+}
+
+/** Options of {@link downloadFile}. */
+export interface DownloadOptions {
+  overwrite: boolean;
+  progress?: ProgressSink;
+  /** Aborts the transfer; with `keepPartial: false` nothing is left on disk. */
+  signal?: AbortSignal;
+  /** Keep the partial file after a failure so a later run resumes (default true). */
+  keepPartial?: boolean;
+}
+
+/**
+ * Downloads `remote` to the local file `target`: bytes go to a hidden partial file next
+ * to it, are verified against the server's SHA-256, then renamed into place. An existing
+ * partial of the same content resumes from its size. Never overwrites `target` unless
+ * `overwrite`.
+ */
+export async function downloadFile(
+  client: CloudClient,
+  remote: string,
+  target: string,
+  options: DownloadOptions,
+): Promise<{ size: number; sha256: string; resumedAt: number }> {
+  if (!options.overwrite && (await sizeOf(target)) !== null) {
+    throw new CloudError("E_EXISTS", `"${target}" exists; use --overwrite to replace it`);
+  }
+  const progress = options.progress ?? noProgress;
+  const partial = partialPathFor(target);
+  const metaPath = `${partial}.json`;
+  const meta = await readMeta(metaPath);
+  let offset = meta?.remote === remote ? (await sizeOf(partial)) ?? 0 : 0;
+  if (meta && meta.remote === remote && offset > meta.size) offset = 0;
+
+  let data = await requestData(client, remote, offset);
+  if (offset > 0 && meta && data.sha256 !== meta.sha256) {
+    // The remote file changed since the partial was written: start over.
+    await client.reader.skip(data.length);
+    offset = 0;
+    data = await requestData(client, remote, 0);
+  }
+  await Deno.writeTextFile(
+    metaPath,
+    JSON.stringify({ remote, sha256: data.sha256, size: data.size } satisfies PartialMeta),
+  );
+  const cleanup = async () => {
+    await Deno.remove(partial).catch(() => {});
+    await Deno.remove(metaPath).catch(() => {});
+  };
+  const file = await Deno.open(partial, {
+    write: true,
+    create: true,
+    append: offset > 0,
+    truncate: offset === 0,
+  });
+  progress.start(remote, data.size, offset);
+  let completed = false;
+  try {
+    const body = client.reader.body(data.length);
+    const counted = body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          progress.advance(chunk.length);
+          controller.enqueue(chunk);
+        },
+      }),
+    );
+    await counted.pipeTo(file.writable, options.signal ? { signal: options.signal } : {});
+    completed = true;
+  } finally {
+    progress.stop();
+    if (!completed) {
+      try {
+        file.close();
+      } catch {
+        // closed by pipeTo
+      }
+      if (options.keepPartial === false) await cleanup();
+    }
+  }
+  const actual = await hashFile(partial);
+  if (actual !== data.sha256 || (await sizeOf(partial)) !== data.size) {
+    await cleanup();
+    throw new CloudError(
+      "E_INTEGRITY",
+      `Downloaded "${remote}" does not match the server's SHA-256 (got ${actual.slice(0, 16)}…)`,
+    );
+  }
+  {
+    using handle = await Deno.open(partial, { read: true, write: true });
+    await handle.sync();
+  }
+  if (!options.overwrite && (await sizeOf(target)) !== null) {
+    throw new CloudError("E_EXISTS", `"${target}" appeared meanwhile; kept the download as "${partial}"`);
+  }
+  await Deno.rename(partial, target);
+  await Deno.remove(metaPath).catch(() => {});
+  const modified = new Date(data.modified);
+  await Deno.utime(target, modified, modified).catch(() => {});
+  return { size: data.size, sha256: data.sha256, resumedAt: offset };
+}
+
+async function requestData(client: CloudClient, path: string, offset: number) {
+  await client.writer.writeFrame({ t: "get", path, offset });
+  const response = await client.readResponse();
+  if (response.t !== "data") {
+    throw new CloudError("E_BAD_MESSAGE", `Expected data, server sent "${response.t}"`);
+  }
+  return response;
+}

@@ -1,0 +1,239 @@
+/**
+ * File requests (SPEC section 6): ls, put, get, rm, mv, mkdir, df. Every name is checked
+ * by server/names.ts before anything else; bytes go through the Storage interface and
+ * their records through the Store.
+ *
+ * @module
+ */
+
+import { CloudError } from "../../protocol/errors.ts";
+import type { Entry } from "../../protocol/messages.ts";
+import type { HandlerTable, ServerContext, Session, SessionIo } from "../context.ts";
+import { isWithin, joinPath, validatePath } from "../names.ts";
+import type { StoredObject } from "../storage.ts";
+import { KeyedMutex } from "../mutex.ts";
+
+/** Serialises commit-and-record per (user, path) so disk and database agree. */
+const pathLocks = new KeyedMutex();
+const lockKey = (userId: number, path: string) => `${userId}\0${path}`;
+
+function toEntry(object: StoredObject, sha256: string | null): Entry {
+  return {
+    name: object.name,
+    type: object.type,
+    size: object.type === "dir" ? 0 : object.size,
+    sha256: object.type === "dir" ? null : sha256,
+    modified: object.modified.getTime(),
+  };
+}
+
+async function quotaOf(ctx: ServerContext, userId: number): Promise<number | null> {
+  const user = await ctx.store.findUserById(userId);
+  return user?.quotaBytes ?? ctx.limits.defaultQuota;
+}
+
+/** Bytes the user holds: recorded files plus partial uploads. */
+async function usedBytes(ctx: ServerContext, userId: number): Promise<number> {
+  const [usage, partial] = await Promise.all([
+    ctx.store.usage(userId),
+    ctx.storage.partialBytes(userId),
+  ]);
+  return usage.bytes + partial;
+}
+
+/** Checks size limits before any byte is accepted. */
+async function checkLimits(
+  ctx: ServerContext,
+  userId: number,
+  path: string,
+  size: number,
+  alreadyHeld: number,
+): Promise<void> {
+  const max = ctx.limits.maxFileSize;
+  if (max !== null && size > max) {
+    throw new CloudError("E_TOO_LARGE", `File of ${size} bytes exceeds the maximum of ${max}`);
+  }
+  const quota = await quotaOf(ctx, userId);
+  if (quota === null) return;
+  const existing = await ctx.store.getFile(userId, path);
+  const used = await usedBytes(ctx, userId);
+  const after = used - alreadyHeld - (existing?.size ?? 0) + size;
+  if (after > quota) {
+    throw new CloudError(
+      "E_QUOTA",
+      `Quota exceeded: ${size} more bytes would make ${after} of ${quota}`,
+    );
+  }
+}
+
+async function put(
+  ctx: ServerContext,
+  session: Session,
+  request: {
+    path: string;
+    size: number;
+    sha256: string;
+    overwrite: boolean;
+    mode: "inline" | "resumable";
+    mtime?: number | undefined;
+  },
+  io: SessionIo,
+) {
+  const userId = session.userId!;
+  const inline = request.mode === "inline";
+  let bodyStarted = false;
+  try {
+    if (inline && request.size > ctx.limits.maxInlineBytes) {
+      throw new CloudError("E_BAD_MESSAGE", "Inline uploads are limited to 1 MiB; use resumable");
+    }
+    const path = validatePath(request.path);
+    await checkLimits(ctx, userId, path, request.size, 0);
+    const upload = await ctx.storage.openUpload(userId, {
+      path,
+      size: request.size,
+      sha256: request.sha256,
+      overwrite: request.overwrite,
+      resumable: !inline,
+      ...(request.mtime !== undefined ? { modified: new Date(request.mtime) } : {}),
+    });
+    try {
+      if (upload.offset > 0) {
+        // The partial already counts toward the quota; check the rest fits.
+        await checkLimits(ctx, userId, path, request.size, upload.offset);
+      }
+      if (!inline) await io.writer.writeFrame({ t: "ready", offset: upload.offset });
+      bodyStarted = true;
+      const length = request.size - (inline ? 0 : upload.offset);
+      await upload.write(io.reader.body(length));
+      const object = await pathLocks.run(lockKey(userId, path), async () => {
+        const committed = await upload.commit();
+        await ctx.store.putFile({
+          userId,
+          path,
+          size: request.size,
+          sha256: request.sha256,
+          modified: committed.modified,
+        });
+        return committed;
+      });
+      ctx.log.event("put", { user: session.email, path, size: request.size });
+      return { entry: toEntry(object, request.sha256) };
+    } finally {
+      await upload.close();
+    }
+  } catch (error) {
+    if (error instanceof CloudError && error.code === "E_BAD_FRAME") throw error;
+    // Keep the framing: the rest of an inline body (or of a started one) is discarded.
+    if (inline && !bodyStarted) await io.reader.skip(request.size);
+    else if (bodyStarted) await io.reader.discardBody();
+    throw error;
+  }
+}
+
+async function shaOf(ctx: ServerContext, userId: number, path: string): Promise<string> {
+  const record = await ctx.store.getFile(userId, path);
+  if (!record) {
+    throw new CloudError("E_INTEGRITY", `No checksum recorded for "${path}"; run cloud admin fsck`);
+  }
+  return record.sha256;
+}
+
+/** Handlers of the file requests. */
+export const fileHandlers: HandlerTable = {
+  ls: async (ctx, session, request) => {
+    const userId = session.userId!;
+    const dir = validatePath(request.path, { allowRoot: true });
+    const objects = await ctx.storage.list(userId, dir);
+    const records = new Map(
+      (await ctx.store.listFiles(userId, dir)).map((r) => [r.path, r.sha256]),
+    );
+    const entries = objects.map((o) => toEntry(o, records.get(joinPath(dir, o.name)) ?? null));
+    return { path: dir, entries };
+  },
+
+  put: (ctx, session, request, io) => put(ctx, session, request, io),
+
+  get: async (ctx, session, request, io) => {
+    const userId = session.userId!;
+    const path = validatePath(request.path);
+    const opened = await pathLocks.run(lockKey(userId, path), async () => {
+      const reading = await ctx.storage.read(userId, path, 0);
+      if (request.offset > reading.size) {
+        await reading.stream.cancel();
+        throw new CloudError(
+          "E_OFFSET",
+          `Offset ${request.offset} is past the end of "${path}" (${reading.size} bytes)`,
+          { offset: reading.size },
+        );
+      }
+      const sha256 = await shaOf(ctx, userId, path).catch(async (error) => {
+        await reading.stream.cancel();
+        throw error;
+      });
+      if (request.offset === 0) return { ...reading, sha256 };
+      await reading.stream.cancel();
+      return { ...(await ctx.storage.read(userId, path, request.offset)), sha256 };
+    });
+    const length = opened.size - request.offset;
+    await io.writer.writeFrame({
+      t: "data",
+      size: opened.size,
+      sha256: opened.sha256,
+      offset: request.offset,
+      length,
+      modified: opened.modified.getTime(),
+    });
+    await io.writer.writeBody(opened.stream, length);
+    ctx.log.event("get", { user: session.email, path, offset: request.offset, length });
+    return null;
+  },
+
+  rm: async (ctx, session, request) => {
+    const userId = session.userId!;
+    const path = validatePath(request.path);
+    return await pathLocks.run(lockKey(userId, path), async () => {
+      const removed = await ctx.storage.remove(userId, path, request.recursive);
+      await ctx.store.deleteTree(userId, path);
+      ctx.log.event("rm", { user: session.email, path, removed });
+      return { removed };
+    });
+  },
+
+  mv: async (ctx, session, request) => {
+    const userId = session.userId!;
+    const from = validatePath(request.from);
+    const to = validatePath(request.to);
+    if (from === to) throw new CloudError("E_EXISTS", `"${to}" is the same name`);
+    if (isWithin(to, from)) {
+      throw new CloudError("E_BAD_NAME", `Cannot move "${from}" into itself`);
+    }
+    return await pathLocks.run(lockKey(userId, to), async () => {
+      await ctx.storage.rename(userId, from, to, request.overwrite);
+      if (request.overwrite) await ctx.store.deleteTree(userId, to);
+      await ctx.store.renamePath(userId, from, to);
+      const object = await ctx.storage.stat(userId, to);
+      if (!object) throw new CloudError("E_NOT_FOUND", `"${to}" vanished`);
+      const record = await ctx.store.getFile(userId, to);
+      ctx.log.event("mv", { user: session.email, from, to });
+      return { entry: toEntry(object, record?.sha256 ?? null) };
+    });
+  },
+
+  mkdir: async (ctx, session, request) => {
+    const path = validatePath(request.path);
+    const object = await ctx.storage.mkdir(session.userId!, path, request.parents);
+    return { entry: toEntry(object, null) };
+  },
+
+  df: async (ctx, session) => {
+    const userId = session.userId!;
+    const usage = await ctx.store.usage(userId);
+    const partial = await ctx.storage.partialBytes(userId);
+    return {
+      used: usage.bytes + partial,
+      quota: await quotaOf(ctx, userId),
+      files: usage.files,
+      maxFileSize: ctx.limits.maxFileSize,
+    };
+  },
+};

@@ -1,0 +1,241 @@
+/**
+ * The `cloud serve` process: database, storage, hashing pool, TLS listener, sessions,
+ * discovery and graceful shutdown, wired together.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { hostname as machineHostname } from "node:os";
+import type { HandlerTable, ServerContext } from "./context.ts";
+import { accountHandlers } from "./handlers/accounts.ts";
+import { fileHandlers } from "./handlers/files.ts";
+import { HasherPool } from "./hasher.ts";
+import { LoginGuard } from "./lockout.ts";
+import { type LogFormat, Logger } from "./log.ts";
+import {
+  DEFAULT_TIMEOUTS,
+  isConnectionError,
+  runSession,
+  type SessionTimeouts,
+} from "./session.ts";
+import { LocalStorage } from "./storage_local.ts";
+import { defaultDbUrl, openStore, redactDbUrl } from "./db/open.ts";
+import { loadCertificate, loadOrCreateCertificate, type ServerCertificate } from "./tls.ts";
+import { startDiscovery } from "./discovery.ts";
+
+/** ALPN protocol id of protocol v1. */
+export const ALPN = "cloud/1";
+
+/** Options of {@link startServer}; defaults are those of SPEC section 2. */
+export interface ServeOptions {
+  /** Address to listen on. Default "0.0.0.0". */
+  host: string;
+  /** TCP port; 0 picks a free one. Default 7070. */
+  port: number;
+  /** Data directory. Default "./cloud-data". */
+  dataDir: string;
+  /** Database URL; default `sqlite:<dataDir>/cloud.db`. */
+  dbUrl?: string;
+  /** Certificate and key files; default a generated self-signed one in `<dataDir>/tls/`. */
+  tlsCert?: string;
+  tlsKey?: string;
+  /** Announce and answer probes on the discovery port. */
+  discovery: boolean;
+  discoveryPort: number;
+  /** Broadcast addresses to announce to (default: every IPv4 interface's). */
+  announce?: string[];
+  /** Default quota per user in bytes; null is unlimited. */
+  quota: number | null;
+  /** Largest file in bytes; null is unlimited. */
+  maxFileSize: number | null;
+  /** bcrypt cost. Default 12. */
+  bcryptCost: number;
+  logFormat: LogFormat;
+  /** Where log lines go. Default stdout. */
+  logSink?: (line: string) => void;
+  /** Name shown in hello and discovery. Default the machine's host name. */
+  serverName?: string;
+  /** Concurrent connections allowed per source address. Default 32. */
+  maxConnectionsPerSource?: number;
+  timeouts?: SessionTimeouts;
+}
+
+/** A running server. */
+export interface RunningServer {
+  hostname: string;
+  port: number;
+  /** SHA-256 of the certificate, 64 lower-case hex digits. */
+  fingerprint: string;
+  certificate: ServerCertificate;
+  /** Stops accepting, lets running requests finish for up to `graceMs`, closes everything. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+/** Starts a server and resolves once it is listening. */
+export async function startServer(options: ServeOptions): Promise<RunningServer> {
+  const log = new Logger(options.logFormat, options.logSink ?? ((line) => console.log(line)));
+  await Deno.mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+  const dbUrl = options.dbUrl ?? defaultDbUrl(options.dataDir);
+  const store = await openStore(dbUrl);
+  const storage = new LocalStorage(options.dataDir);
+  const cleaned = await storage.cleanup(24 * 3600_000);
+  if (cleaned > 0) log.event("tmp_cleanup", { removed: cleaned });
+  const hasher = new HasherPool({ cost: options.bcryptCost });
+  const guard = new LoginGuard(store);
+  const serverName = options.serverName ?? machineHostname();
+  const ctx: ServerContext = {
+    store,
+    storage,
+    hasher,
+    guard,
+    log,
+    limits: {
+      serverName,
+      defaultQuota: options.quota,
+      maxFileSize: options.maxFileSize,
+      maxInlineBytes: 1024 * 1024,
+    },
+  };
+  const certificate = options.tlsCert && options.tlsKey
+    ? await loadCertificate(options.tlsCert, options.tlsKey)
+    : await loadOrCreateCertificate(join(options.dataDir, "tls"));
+
+  const listener = Deno.listenTls({
+    hostname: options.host,
+    port: options.port,
+    cert: certificate.certPem,
+    key: certificate.keyPem,
+    alpnProtocols: [ALPN],
+  });
+  const address = listener.addr as Deno.NetAddr;
+  const handlers: HandlerTable = { ...accountHandlers, ...fileHandlers };
+  const timeouts = options.timeouts ?? DEFAULT_TIMEOUTS;
+  const maxPerSource = options.maxConnectionsPerSource ?? 32;
+  const perSource = new Map<string, number>();
+  const conns = new Set<Deno.TlsConn>();
+  const sessions = new Set<Promise<void>>();
+  const shutdownController = new AbortController();
+
+  const serveConn = async (conn: Deno.TlsConn) => {
+    const remote = (conn.remoteAddr as Deno.NetAddr).hostname;
+    const count = (perSource.get(remote) ?? 0) + 1;
+    perSource.set(remote, count);
+    conns.add(conn);
+    try {
+      if (count > maxPerSource) {
+        log.event("conn_refused", { src: remote, reason: "too many connections" });
+        conn.close();
+        return;
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const { alpnProtocol } = await Promise.race([
+        conn.handshake(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Deno.errors.TimedOut("TLS handshake timed out")),
+            timeouts.unauthenticatedIdleMs,
+          );
+        }),
+      ]).finally(() => clearTimeout(timer));
+      if (alpnProtocol !== ALPN) {
+        log.event("conn_refused", { src: remote, reason: "no ALPN cloud/1" });
+        return;
+      }
+      await runSession(ctx, conn, {
+        address: remote,
+        handlers,
+        timeouts,
+        signal: shutdownController.signal,
+      });
+    } catch (error) {
+      if (
+        !isConnectionError(error) && !(error instanceof Deno.errors.InvalidData) &&
+        !(error instanceof Deno.errors.TimedOut)
+      ) {
+        log.event("conn_error", { src: remote, message: String(error) });
+      }
+    } finally {
+      conns.delete(conn);
+      const left = (perSource.get(remote) ?? 1) - 1;
+      if (left <= 0) perSource.delete(remote);
+      else perSource.set(remote, left);
+      try {
+        conn.close();
+      } catch {
+        // already closed by the session
+      }
+    }
+  };
+
+  const acceptLoop = (async () => {
+    try {
+      for await (const conn of listener) {
+        const session = serveConn(conn);
+        sessions.add(session);
+        session.finally(() => sessions.delete(session));
+      }
+    } catch (error) {
+      if (!shutdownController.signal.aborted) {
+        log.event("accept_error", { message: String(error) });
+      }
+    }
+  })();
+
+  const discovery = options.discovery
+    ? await startDiscovery({
+      port: options.discoveryPort,
+      serverName,
+      tcpPort: address.port,
+      fingerprint: certificate.fingerprint,
+      ...(options.announce && options.announce.length > 0 ? { announce: options.announce } : {}),
+      log: (event, fields) => log.event(event, fields as Record<string, string>),
+    })
+    : null;
+
+  log.event("start", {
+    db: redactDbUrl(dbUrl),
+    data: options.dataDir,
+    discovery: options.discovery ? options.discoveryPort : "off",
+  });
+
+  let closing: Promise<void> | null = null;
+  const shutdown = (graceMs = 10_000) => {
+    closing ??= (async () => {
+      log.event("shutdown", { sessions: sessions.size });
+      shutdownController.abort();
+      try {
+        listener.close();
+      } catch {
+        // already closed
+      }
+      await acceptLoop;
+      await discovery?.close();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const grace = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, graceMs);
+      });
+      await Promise.race([Promise.allSettled([...sessions]), grace]);
+      clearTimeout(timer);
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch {
+          // already closed
+        }
+      }
+      await Promise.allSettled([...sessions]);
+      hasher.close();
+      await store.close();
+    })();
+    return closing;
+  };
+
+  return {
+    hostname: address.hostname,
+    port: address.port,
+    fingerprint: certificate.fingerprint,
+    certificate,
+    shutdown,
+  };
+}

@@ -1,0 +1,178 @@
+/**
+ * One connection's life: Hello, then a loop of request frames answered in order, with a
+ * state machine that refuses file operations before login and idle limits. Written
+ * against a `{ readable, writable }` duplex so tests can drive it with in-memory streams.
+ *
+ * @module
+ */
+
+import { CloudError, FATAL_CODES, isErrorCode } from "../protocol/errors.ts";
+import { FrameReader, FrameWriter, PROTOCOL_VERSION } from "../protocol/frame.ts";
+import { AUTHENTICATED_REQUESTS, parseRequest, type RequestType } from "../protocol/messages.ts";
+import type { Handler, HandlerTable, ServerContext, Session } from "./context.ts";
+import { sourceKey } from "./source.ts";
+
+/** A bidirectional byte stream (a TLS connection, or a pair of in-memory streams). */
+export interface Duplex {
+  readable: ReadableStream<Uint8Array>;
+  writable: WritableStream<Uint8Array>;
+}
+
+/** Timeouts of a session, in milliseconds. */
+export interface SessionTimeouts {
+  /** Silence allowed before login (SPEC: 15 s). */
+  unauthenticatedIdleMs: number;
+  /** Silence allowed after login (SPEC: 10 min). */
+  authenticatedIdleMs: number;
+}
+
+/** Default timeouts of SPEC section 4. */
+export const DEFAULT_TIMEOUTS: SessionTimeouts = {
+  unauthenticatedIdleMs: 15_000,
+  authenticatedIdleMs: 10 * 60_000,
+};
+
+/** Options of {@link runSession}. */
+export interface SessionOptions {
+  /** Remote address (IP) of the peer. */
+  address: string;
+  handlers: HandlerTable;
+  timeouts?: SessionTimeouts;
+  /** Aborted when the server shuts down: the session ends after the current request. */
+  signal?: AbortSignal;
+}
+
+class IdleTimeout extends Error {}
+
+/**
+ * Races `promise` against an idle timer and the shutdown signal; rejects with IdleTimeout
+ * when the timer fires and with E_SHUTDOWN when the signal aborts.
+ */
+async function withIdle<T>(promise: Promise<T>, ms: number, signal?: AbortSignal): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
+  const idle = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new IdleTimeout()), ms);
+    onAbort = () => reject(new CloudError("E_SHUTDOWN", "Server is shutting down"));
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([promise, idle]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+function errorFrame(error: CloudError): Record<string, unknown> {
+  return { t: "error", code: error.code, message: error.message, ...error.details };
+}
+
+/**
+ * Serves one connection until the peer leaves, a fatal protocol error, an idle timeout or
+ * shutdown. Never throws: every failure is answered (when the stream still allows) and
+ * logged, and the connection is closed.
+ */
+export async function runSession(
+  ctx: ServerContext,
+  duplex: Duplex,
+  options: SessionOptions,
+): Promise<void> {
+  const timeouts = options.timeouts ?? DEFAULT_TIMEOUTS;
+  const reader = new FrameReader(duplex.readable);
+  const writer = new FrameWriter(duplex.writable);
+  const session: Session = {
+    address: options.address,
+    source: sourceKey(options.address),
+    userId: null,
+    email: null,
+  };
+  const io = { reader, writer };
+  const idleMs = () =>
+    session.userId === null ? timeouts.unauthenticatedIdleMs : timeouts.authenticatedIdleMs;
+  const send = (message: Record<string, unknown>) => writer.writeFrame(message);
+
+  try {
+    const version = await withIdle(
+      reader.readPreamble(),
+      timeouts.unauthenticatedIdleMs,
+      options.signal,
+    );
+    if (version === null) return;
+    await writer.writePreamble();
+    if (version !== PROTOCOL_VERSION) {
+      throw new CloudError(
+        "E_VERSION",
+        `Protocol version ${version} is not supported; this server speaks ${PROTOCOL_VERSION}`,
+      );
+    }
+    await send({
+      t: "hello",
+      version: PROTOCOL_VERSION,
+      server: ctx.limits.serverName,
+      maxFrameBytes: 64 * 1024,
+    });
+
+    while (true) {
+      const frame = await withIdle(reader.readFrame(), idleMs(), options.signal);
+      if (frame === null) return;
+      let type: RequestType | undefined;
+      try {
+        const request = parseRequest(frame);
+        type = request.t;
+        if (type === "bye") {
+          await send({ t: "ok" });
+          return;
+        }
+        if (AUTHENTICATED_REQUESTS.has(type) && session.userId === null) {
+          if (type === "put" && request.t === "put" && request.mode === "inline") {
+            await reader.skip(request.size);
+          }
+          throw new CloudError("E_NOT_LOGGED_IN", "Log in first");
+        }
+        const handler = options.handlers[type] as Handler<typeof type> | undefined;
+        if (!handler) throw new CloudError("E_UNKNOWN_TYPE", `Unsupported request "${type}"`);
+        const payload = await handler(ctx, session, request as never, io);
+        if (payload !== null) await send({ t: "ok", ...payload });
+      } catch (error) {
+        if (!(error instanceof CloudError)) throw error;
+        if (FATAL_CODES.has(error.code)) throw error;
+        await send(errorFrame(error));
+      }
+    }
+  } catch (error) {
+    if (error instanceof IdleTimeout) {
+      ctx.log.event("idle_close", { src: session.address, user: session.email ?? undefined });
+      await send(errorFrame(new CloudError("E_IDLE", "Closed after inactivity"))).catch(() => {});
+    } else if (error instanceof CloudError && isErrorCode(error.code)) {
+      ctx.log.event("protocol_error", {
+        src: session.address,
+        code: error.code,
+        message: error.message,
+      });
+      await send(errorFrame(error)).catch(() => {});
+    } else if (!isConnectionError(error)) {
+      ctx.log.event("internal_error", {
+        src: session.address,
+        message: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      });
+      await send(errorFrame(new CloudError("E_INTERNAL", "Internal server error"))).catch(
+        () => {},
+      );
+    }
+  } finally {
+    await writer.close();
+    await reader.cancel();
+  }
+}
+
+/** True for errors that only mean the peer went away. */
+export function isConnectionError(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.UnexpectedEof ||
+    error instanceof Deno.errors.NotConnected ||
+    error instanceof Deno.errors.Interrupted ||
+    error instanceof Deno.errors.BadResource;
+}
