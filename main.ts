@@ -51,7 +51,9 @@ export function buildProgram(result: { exitCode: number }): Command {
     .option("--host <address>", "address to listen on", "0.0.0.0")
     .option("--port <port>", "TCP port (0 picks a free one)", intOption(0, 65535), 7070)
     .option("--data <dir>", "data directory", "./cloud-data")
-    .addOption(new Option("--db <url>", "sqlite:PATH or mysql://USER:PASS@HOST:PORT/DB").env("CLOUD_DB"))
+    .addOption(
+      new Option("--db <url>", "sqlite:PATH or mysql://USER:PASS@HOST:PORT/DB").env("CLOUD_DB"),
+    )
     .option("--tls-cert <file>", "certificate (PEM); default: generated in <data>/tls/")
     .option("--tls-key <file>", "private key (PEM) of --tls-cert")
     .option("--discovery-port <port>", "UDP discovery port", intOption(1, 65535), 7071)
@@ -80,7 +82,10 @@ export function buildProgram(result: { exitCode: number }): Command {
 
   const connect = program.command("connect")
     .description("Connect to a server: the interactive menu, or one COMMAND")
-    .argument("[command]", "register | login | whoami | passwd | ls | put | get | rm | mv | mkdir | df")
+    .argument(
+      "[command]",
+      "register | login | whoami | passwd | ls | put | get | rm | mv | mkdir | df",
+    )
     .argument("[args...]", "the command's arguments")
     .option("--host <host[:port]>", "server address (default: discover on the LAN)")
     .option("--fingerprint <sha256:hex>", "expected certificate fingerprint")

@@ -83,7 +83,12 @@ const accountCommands: Record<string, Command> = {
         throw new CloudError("E_INVALID", "The two passwords differ");
       }
     }
-    const result = await client.register({ email, password, name: options.name, phone: options.phone });
+    const result = await client.register({
+      email,
+      password,
+      name: options.name,
+      phone: options.phone,
+    });
     io.err(`Registered ${result.email}`);
     return 0;
   },

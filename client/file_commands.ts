@@ -12,7 +12,7 @@ import type { CloudClient } from "./client.ts";
 import type { Command, CommandIo } from "./io.ts";
 import { type ConnectOptions, getEmail, getPassword, UsageError } from "./options.ts";
 import { terminalProgress } from "./progress.ts";
-import { downloadFile, type UploadItem, uploadFiles } from "./transfer.ts";
+import { downloadFile, uploadFiles, type UploadItem } from "./transfer.ts";
 
 async function login(client: CloudClient, options: ConnectOptions): Promise<void> {
   await client.login(await getEmail(options), await getPassword(options));
@@ -35,9 +35,9 @@ export function formatListing(entries: Entry[]): string[] {
   const sizes = sorted.map((e) => (e.type === "dir" ? "-" : formatSize(e.size)));
   const width = Math.max(4, ...sizes.map((s) => s.length));
   return sorted.map((e, i) =>
-    `${e.type === "dir" ? "d" : "-"}  ${sizes[i]!.padStart(width)}  ${formatTime(e.modified)}  ${e.name}${
-      e.type === "dir" ? "/" : ""
-    }`
+    `${e.type === "dir" ? "d" : "-"}  ${sizes[i]!.padStart(width)}  ${
+      formatTime(e.modified)
+    }  ${e.name}${e.type === "dir" ? "/" : ""}`
   );
 }
 
@@ -162,14 +162,21 @@ export const fileCommands: Record<string, Command> = {
   mv: async (client, args, options) => {
     if (args.length !== 2) throw new UsageError("mv needs FROM and TO");
     await login(client, options);
-    await client.call({ t: "mv", from: args[0]!, to: args[1]!, overwrite: options.overwrite ?? false });
+    await client.call({
+      t: "mv",
+      from: args[0]!,
+      to: args[1]!,
+      overwrite: options.overwrite ?? false,
+    });
     return 0;
   },
 
   mkdir: async (client, args, options) => {
     if (args.length === 0) throw new UsageError("mkdir needs a folder name");
     await login(client, options);
-    for (const path of args) await client.call({ t: "mkdir", path, parents: options.parents ?? false });
+    for (const path of args) {
+      await client.call({ t: "mkdir", path, parents: options.parents ?? false });
+    }
     return 0;
   },
 

@@ -93,7 +93,9 @@ export async function getPassword(options: ConnectOptions, label = "Password"): 
   if (fromEnv !== undefined) return fromEnv;
   if (options.passwordStdin) return await stdinLine();
   if (canPrompt()) return await promptSecret(label);
-  throw new UsageError("No password: set CLOUD_PASSWORD, use --password-stdin or run in a terminal");
+  throw new UsageError(
+    "No password: set CLOUD_PASSWORD, use --password-stdin or run in a terminal",
+  );
 }
 
 /** The new password of `passwd`: CLOUD_NEW_PASSWORD, else stdin's next line, else a prompt. */

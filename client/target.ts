@@ -10,9 +10,15 @@ import { join } from "node:path";
 import process from "node:process";
 import { CloudError } from "../protocol/errors.ts";
 import { parseDuration } from "../protocol/units.ts";
-import { type DiscoveredServer, discover } from "./discovery.ts";
+import { discover, type DiscoveredServer } from "./discovery.ts";
 import type { CommandIo } from "./io.ts";
-import { canPrompt, type ConnectOptions, DEFAULT_PORT, parseHostPort, UsageError } from "./options.ts";
+import {
+  canPrompt,
+  type ConnectOptions,
+  DEFAULT_PORT,
+  parseHostPort,
+  UsageError,
+} from "./options.ts";
 import { defaultConfigDir, TrustStore } from "./trust.ts";
 
 const LAST_HOST_FILE = "last_host";

@@ -322,7 +322,10 @@ export async function downloadFile(
     await handle.sync();
   }
   if (!options.overwrite && (await sizeOf(target)) !== null) {
-    throw new CloudError("E_EXISTS", `"${target}" appeared meanwhile; kept the download as "${partial}"`);
+    throw new CloudError(
+      "E_EXISTS",
+      `"${target}" appeared meanwhile; kept the download as "${partial}"`,
+    );
   }
   await Deno.rename(partial, target);
   await Deno.remove(metaPath).catch(() => {});

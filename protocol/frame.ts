@@ -208,7 +208,10 @@ export class FrameReader {
     let remaining = length;
     while (remaining > 0) {
       if (this.#buffered.length === 0 && !(await this.#fill())) {
-        throw new CloudError("E_BAD_FRAME", `Connection ended with ${remaining} body bytes missing`);
+        throw new CloudError(
+          "E_BAD_FRAME",
+          `Connection ended with ${remaining} body bytes missing`,
+        );
       }
       const n = Math.min(remaining, this.#buffered.length);
       this.#take(n);
@@ -270,7 +273,10 @@ export class FrameWriter {
       sent += chunk.length;
     }
     if (sent !== length) {
-      throw new CloudError("E_INTEGRITY", `Source shrank while it was being sent (${sent} of ${length} bytes)`);
+      throw new CloudError(
+        "E_INTEGRITY",
+        `Source shrank while it was being sent (${sent} of ${length} bytes)`,
+      );
     }
   }
 

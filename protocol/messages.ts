@@ -110,7 +110,10 @@ export function parseRequest(value: unknown): Request {
   }
   const result = RequestSchemas[type as RequestType].safeParse(value);
   if (!result.success) {
-    throw new CloudError("E_BAD_MESSAGE", `Invalid "${type}" message: ${describeIssues(result.error)}`);
+    throw new CloudError(
+      "E_BAD_MESSAGE",
+      `Invalid "${type}" message: ${describeIssues(result.error)}`,
+    );
   }
   return result.data as Request;
 }
@@ -171,7 +174,10 @@ export function parseResponse(value: unknown): Response {
   }
   const result = ResponseSchemas[type as ResponseType].safeParse(value);
   if (!result.success) {
-    throw new CloudError("E_BAD_MESSAGE", `Server sent an invalid "${type}": ${describeIssues(result.error)}`);
+    throw new CloudError(
+      "E_BAD_MESSAGE",
+      `Server sent an invalid "${type}": ${describeIssues(result.error)}`,
+    );
   }
   return result.data as Response;
 }

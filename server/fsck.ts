@@ -55,8 +55,14 @@ export async function runFsck(
       problem(`orphan file (no such user) ${where}`);
       continue;
     }
-    const { stream } = await storage.read(file.userId, file.path, 0);
-    const sha256 = await hashStream(stream);
+    let sha256: string;
+    try {
+      const { stream } = await storage.read(file.userId, file.path, 0);
+      sha256 = await hashStream(stream);
+    } catch (error) {
+      problem(`unreadable ${where}: ${(error as Error).message}`);
+      continue;
+    }
     if (!record) {
       problem(`file without record ${where} (${file.size} bytes)`);
     } else if (record.size !== file.size || record.sha256 !== sha256) {

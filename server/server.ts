@@ -5,13 +5,15 @@
  * @module
  */
 
-import { join } from "node:path";
 import { hostname as machineHostname } from "node:os";
+import { CloudError } from "../protocol/errors.ts";
+import { encodeFrame, encodePreamble } from "../protocol/frame.ts";
 import type { HandlerTable, ServerContext } from "./context.ts";
 import { accountHandlers } from "./handlers/accounts.ts";
 import { fileHandlers } from "./handlers/files.ts";
 import { HasherPool } from "./hasher.ts";
 import { LoginGuard } from "./lockout.ts";
+import { preloadPasswordEstimator } from "./validation.ts";
 import { type LogFormat, Logger } from "./log.ts";
 import {
   DEFAULT_TIMEOUTS,
@@ -82,6 +84,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const cleaned = await storage.cleanup(24 * 3600_000);
   if (cleaned > 0) log.event("tmp_cleanup", { removed: cleaned });
   const hasher = new HasherPool({ cost: options.bcryptCost });
+  preloadPasswordEstimator();
   const guard = new LoginGuard(store);
   const serverName = options.serverName ?? machineHostname();
   const ctx: ServerContext = {
@@ -99,7 +102,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   };
   const certificate = options.tlsCert && options.tlsKey
     ? await loadCertificate(options.tlsCert, options.tlsKey)
-    : await loadOrCreateCertificate(join(options.dataDir, "tls"));
+    : await loadOrCreateCertificate(options.dataDir);
 
   const listener = Deno.listenTls({
     hostname: options.host,
@@ -123,11 +126,6 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     perSource.set(remote, count);
     conns.add(conn);
     try {
-      if (count > maxPerSource) {
-        log.event("conn_refused", { src: remote, reason: "too many connections" });
-        conn.close();
-        return;
-      }
       let timer: ReturnType<typeof setTimeout> | undefined;
       const { alpnProtocol } = await Promise.race([
         conn.handshake(),
@@ -140,6 +138,14 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       ]).finally(() => clearTimeout(timer));
       if (alpnProtocol !== ALPN) {
         log.event("conn_refused", { src: remote, reason: "no ALPN cloud/1" });
+        return;
+      }
+      if (count > maxPerSource) {
+        log.event("conn_refused", { src: remote, reason: "too many connections" });
+        const busy = new CloudError("E_BUSY", "Too many connections from your address");
+        const writer = conn.writable.getWriter();
+        await writer.write(encodePreamble());
+        await writer.write(encodeFrame({ t: "error", code: busy.code, message: busy.message }));
         return;
       }
       await runSession(ctx, conn, {

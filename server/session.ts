@@ -7,7 +7,13 @@
  */
 
 import { CloudError, FATAL_CODES, isErrorCode } from "../protocol/errors.ts";
-import { FrameReader, FrameWriter, PROTOCOL_VERSION } from "../protocol/frame.ts";
+import {
+  decodePreamble,
+  FrameReader,
+  FrameWriter,
+  PREAMBLE_LENGTH,
+  PROTOCOL_VERSION,
+} from "../protocol/frame.ts";
 import { AUTHENTICATED_REQUESTS, parseRequest, type RequestType } from "../protocol/messages.ts";
 import type { Handler, HandlerTable, ServerContext, Session } from "./context.ts";
 import { sourceKey } from "./source.ts";
@@ -94,13 +100,15 @@ export async function runSession(
   const send = (message: Record<string, unknown>) => writer.writeFrame(message);
 
   try {
-    const version = await withIdle(
-      reader.readPreamble(),
+    const preamble = await withIdle(
+      reader.readExact(PREAMBLE_LENGTH),
       timeouts.unauthenticatedIdleMs,
       options.signal,
     );
-    if (version === null) return;
+    if (preamble === null) return;
+    // Answer with our preamble first, so the peer can tell garbage from an old version.
     await writer.writePreamble();
+    const version = decodePreamble(preamble);
     if (version !== PROTOCOL_VERSION) {
       throw new CloudError(
         "E_VERSION",
@@ -115,7 +123,15 @@ export async function runSession(
     });
 
     while (true) {
-      const frame = await withIdle(reader.readFrame(), idleMs(), options.signal);
+      let frame: unknown;
+      try {
+        frame = await withIdle(reader.readFrame(), idleMs(), options.signal);
+      } catch (error) {
+        // A payload that is not JSON still had a known length: framing holds, go on.
+        if (!(error instanceof CloudError) || error.code !== "E_BAD_JSON") throw error;
+        await send(errorFrame(error));
+        continue;
+      }
       if (frame === null) return;
       let type: RequestType | undefined;
       try {
@@ -146,11 +162,13 @@ export async function runSession(
       ctx.log.event("idle_close", { src: session.address, user: session.email ?? undefined });
       await send(errorFrame(new CloudError("E_IDLE", "Closed after inactivity"))).catch(() => {});
     } else if (error instanceof CloudError && isErrorCode(error.code)) {
-      ctx.log.event("protocol_error", {
-        src: session.address,
-        code: error.code,
-        message: error.message,
-      });
+      if (error.code !== "E_SHUTDOWN") {
+        ctx.log.event("protocol_error", {
+          src: session.address,
+          code: error.code,
+          message: error.message,
+        });
+      }
       await send(errorFrame(error)).catch(() => {});
     } else if (!isConnectionError(error)) {
       ctx.log.event("internal_error", {

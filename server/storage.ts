@@ -137,7 +137,10 @@ export interface Storage {
     path: string,
     offset?: number,
   ): Promise<{ stream: ReadableStream<Uint8Array>; size: number; modified: Date }>;
-  /** The entry at `path` (`""` is the root folder, which always exists), or null. */
+  /**
+   * The entry at `path` (`""` is the root folder, which always exists), or null when
+   * nothing is there (or a file stands where a folder of the path should be).
+   */
   stat(userId: number, path: string): Promise<StoredObject | null>;
   /** The entries of a folder (`""` is the root), sorted by name. */
   list(userId: number, dir: string): Promise<StoredObject[]>;
@@ -157,7 +160,11 @@ export interface Storage {
    * fine (`mkdir -p`); without, the parent must exist and the name must be free.
    */
   mkdir(userId: number, path: string, parents: boolean): Promise<StoredObject>;
-  /** Every stored file, of one user or of all, for fsck. Folders are not listed. */
+  /**
+   * Every stored file, of one user or of all, for fsck. Folders and links are not listed;
+   * paths are as found on disk, so names that validatePath would refuse (put there by
+   * hand) are listed too, for fsck to report.
+   */
   walk(userId?: number): AsyncIterable<WalkedFile>;
   /** Bytes held in the user's resumable partial uploads (they count toward the quota). */
   partialBytes(userId: number): Promise<number>;

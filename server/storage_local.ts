@@ -640,6 +640,13 @@ export class LocalStorage implements Storage {
       } catch (error) {
         if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
       }
+      const tmpInfo = await Deno.lstat(tmpDir);
+      if (tmpInfo.isSymlink || !tmpInfo.isDirectory) {
+        throw new CloudError(
+          "E_INTERNAL",
+          `The temporary folder of user ${userId} is not a plain folder`,
+        );
+      }
       const full = {
         path,
         size: spec.size,

@@ -74,7 +74,7 @@ async function login(ctx: ServerContext, session: Session, rawEmail: string, pas
       });
       throw new CloudError(
         "E_BLOCKED",
-        `Too many failed logins from this address; try again after ${outcome.blocked.toISOString()}`,
+        `Too many failed logins from this address; blocked until ${outcome.blocked.toISOString()}`,
         { retryAt: outcome.blocked.toISOString() },
       );
     }
@@ -86,7 +86,7 @@ async function login(ctx: ServerContext, session: Session, rawEmail: string, pas
       });
       throw new CloudError(
         "E_LOCKED",
-        `Too many failed logins for this account; try again after ${outcome.locked.toISOString()}`,
+        `Too many failed logins for this account; locked until ${outcome.locked.toISOString()}`,
         { retryAt: outcome.locked.toISOString() },
       );
     }

@@ -91,7 +91,7 @@ e2eTest("three failures lock an account across restarts; admin unlock clears it"
   assert.deepEqual(await failLogins(f, EMAIL, 3), [3, 3, 4]);
   const locked = await f.as(EMAIL, GOOD_PASSWORD, ["login"]);
   assert.equal(locked.code, 4, locked.stderr);
-  assert.match(locked.stderr, /try again after \d{4}-\d\d-\d\dT/);
+  assert.match(locked.stderr, /until \d{4}-\d\d-\d\dT/);
   // A restart does not reset the lock.
   await f.server.stop();
   const restarted = await ServerProcess.start({

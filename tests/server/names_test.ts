@@ -132,6 +132,7 @@ Deno.test("validatePath() errors quote the offending value with controls escaped
   const error = badName('a\u0000b\u001b\u202e"\\');
   assert.ok(error.message.includes('"a\\u0000b\\u001b\\u202e\\"\\\\"'), error.message);
   // The message never carries a raw control character.
+  // deno-lint-ignore no-control-regex
   assert.ok(!/[\u0000-\u001f\u007f-\u009f\u202e]/.test(error.message));
   const long = badName("x".repeat(5000));
   assert.ok(long.message.length < 200, long.message);

@@ -269,7 +269,12 @@ Deno.test("commit() refuses a name taken while the upload ran (E_EXISTS), keepin
 Deno.test("a resumable upload broken mid-stream resumes from the bytes held", async () => {
   await using fx = await fixture();
   const bytes = bytesOf(3 * 65_536 + 123);
-  const spec = { path: "big/video.bin", size: bytes.length, sha256: sha256(bytes), resumable: true };
+  const spec = {
+    path: "big/video.bin",
+    size: bytes.length,
+    sha256: sha256(bytes),
+    resumable: true,
+  };
   const first = await fx.storage.openUpload(1, spec);
   assert.equal(first.offset, 0);
   await assert.rejects(first.write(streamOf(bytes, { failAfter: 100_000 })), /connection reset/);
