@@ -139,7 +139,7 @@ export async function registerAction(ctx: MenuContext): Promise<ActionId | void>
 /** Log in: email and password; a wrong password or a lock comes back as an error line. */
 export async function loginAction(ctx: MenuContext): Promise<ActionId | void> {
   const { prompter, out, style, session } = ctx;
-  const suggested = session.email ?? Deno.env.get("CLOUD_EMAIL");
+  const suggested = session.email ?? session.lastEmail ?? Deno.env.get("CLOUD_EMAIL");
   const values = await runForm([
     {
       key: "email",

@@ -14,7 +14,7 @@ import type { CloudClient } from "./client.ts";
 import { collectUploads } from "./file_commands.ts";
 import type { ActionId, MenuContext } from "./menu_context.ts";
 import { resolveTyped } from "./menu_paths.ts";
-import type { MenuChoice } from "./menu_prompts.ts";
+import { type MenuChoice, PromptCancelled } from "./menu_prompts.ts";
 import {
   errorLine,
   formatLocalTime,
@@ -113,7 +113,7 @@ export async function browseRemote(
       });
       if (options.pick === "entries") {
         choices.push({
-          name: `${style.symbols.pointer} this folder (${showRemote(dir)})`,
+          name: `${style.symbols.bullet} this folder (${showRemote(dir)})`,
           value: { kind: "self" },
           description: `choose the folder ${showRemote(dir)} itself`,
         });
@@ -204,7 +204,16 @@ async function uploadBatch(
       uploadFiles(client, items, {
         overwrite,
         progress: ctx.progress(),
-        onResult: (result) => results.push(result),
+        onResult: (result) => {
+          results.push(result);
+          if (result.ok && result.resumedAt) {
+            ctx.out.line(
+              ctx.style.dim(
+                `Resumed ${basename(result.item)} from ${formatSize(result.resumedAt)}`,
+              ),
+            );
+          }
+        },
       }),
     ctx.interrupts,
   );
@@ -419,12 +428,18 @@ export async function listAction(ctx: MenuContext): Promise<ActionId | void> {
         value: dir === "" ? folder.name : `${dir}/${folder.name}`,
       });
     }
-    const next = await prompter.select<string | null>({
-      message: "Open a folder?",
-      choices,
-      default: null,
-      echo: false,
-    });
+    let next: string | null = null;
+    try {
+      next = await prompter.select<string | null>({
+        message: "Open a folder?",
+        choices,
+        default: null,
+        echo: false,
+      });
+    } catch (error) {
+      // Esc here means "back", not "cancelled".
+      if (!(error instanceof PromptCancelled && error.how === "escape")) throw error;
+    }
     if (next === null) return;
     session.remoteDir = next;
   }

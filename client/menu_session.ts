@@ -77,6 +77,8 @@ export class MenuSession {
   name: string | null = null;
   /** The remote folder being browsed ("" is the root). */
   remoteDir = "";
+  /** The email of the last login attempt, offered again (kept after logout). */
+  lastEmail: string | null = null;
 
   #connect: Connector;
   #client: CloudClient | null;
@@ -226,6 +228,7 @@ export class MenuSession {
   /** Logs in (logging out whoever was logged in first) and remembers the credentials. */
   async login(email: string, password: string): Promise<{ email: string; name: string }> {
     if (this.loggedIn) await this.logout();
+    this.lastEmail = email;
     const me = await this.use((c) => c.login(email, password));
     this.email = me.email;
     this.name = me.name;

@@ -114,7 +114,9 @@ export function errorText(error: unknown, now: number = Date.now()): string {
       const what = error.code === "E_LOCKED"
         ? "Too many failed logins: this account is locked"
         : "Too many failed logins from this address: it is blocked";
-      return `${what}; try again at ${formatLocalTime(retryAt)} (${formatWait(retryAt - now)})`;
+      const at = formatLocalTime(retryAt);
+      const when = at.slice(0, 10) === formatLocalTime(now).slice(0, 10) ? at.slice(11) : at;
+      return `${what}; try again at ${when} (${formatWait(retryAt - now)})`;
     }
     return error.message;
   }

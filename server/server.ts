@@ -23,6 +23,7 @@ import {
 } from "./session.ts";
 import { LocalStorage } from "./storage_local.ts";
 import { defaultDbUrl, openStore, redactDbUrl } from "./db/open.ts";
+import { type AcceptedConnection, listenTls13 } from "./listener.ts";
 import { loadCertificate, loadOrCreateCertificate, type ServerCertificate } from "./tls.ts";
 import { startDiscovery } from "./discovery.ts";
 
@@ -104,39 +105,21 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     ? await loadCertificate(options.tlsCert, options.tlsKey)
     : await loadOrCreateCertificate(options.dataDir);
 
-  const listener = Deno.listenTls({
-    hostname: options.host,
-    port: options.port,
-    cert: certificate.certPem,
-    key: certificate.keyPem,
-    alpnProtocols: [ALPN],
-  });
-  const address = listener.addr as Deno.NetAddr;
   const handlers: HandlerTable = { ...accountHandlers, ...fileHandlers };
   const timeouts = options.timeouts ?? DEFAULT_TIMEOUTS;
   const maxPerSource = options.maxConnectionsPerSource ?? 32;
   const perSource = new Map<string, number>();
-  const conns = new Set<Deno.TlsConn>();
+  const conns = new Set<AcceptedConnection>();
   const sessions = new Set<Promise<void>>();
   const shutdownController = new AbortController();
 
-  const serveConn = async (conn: Deno.TlsConn) => {
-    const remote = (conn.remoteAddr as Deno.NetAddr).hostname;
+  const serveConn = async (conn: AcceptedConnection) => {
+    const remote = conn.remoteAddress;
     const count = (perSource.get(remote) ?? 0) + 1;
     perSource.set(remote, count);
     conns.add(conn);
     try {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const { alpnProtocol } = await Promise.race([
-        conn.handshake(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Deno.errors.TimedOut("TLS handshake timed out")),
-            timeouts.unauthenticatedIdleMs,
-          );
-        }),
-      ]).finally(() => clearTimeout(timer));
-      if (alpnProtocol !== ALPN) {
+      if (conn.alpnProtocol !== ALPN) {
         log.event("conn_refused", { src: remote, reason: "no ALPN cloud/1" });
         return;
       }
@@ -146,6 +129,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         const writer = conn.writable.getWriter();
         await writer.write(encodePreamble());
         await writer.write(encodeFrame({ t: "error", code: busy.code, message: busy.message }));
+        await writer.close();
         return;
       }
       await runSession(ctx, conn, {
@@ -155,10 +139,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         signal: shutdownController.signal,
       });
     } catch (error) {
-      if (
-        !isConnectionError(error) && !(error instanceof Deno.errors.InvalidData) &&
-        !(error instanceof Deno.errors.TimedOut)
-      ) {
+      if (!isConnectionError(error)) {
         log.event("conn_error", { src: remote, message: String(error) });
       }
     } finally {
@@ -166,27 +147,29 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       const left = (perSource.get(remote) ?? 1) - 1;
       if (left <= 0) perSource.delete(remote);
       else perSource.set(remote, left);
-      try {
-        conn.close();
-      } catch {
-        // already closed by the session
-      }
+      conn.close();
     }
   };
 
-  const acceptLoop = (async () => {
-    try {
-      for await (const conn of listener) {
-        const session = serveConn(conn);
-        sessions.add(session);
-        session.finally(() => sessions.delete(session));
+  const listener = await listenTls13({
+    hostname: options.host,
+    port: options.port,
+    certPem: certificate.certPem,
+    keyPem: certificate.keyPem,
+    alpnProtocols: [ALPN],
+    handshakeTimeoutMs: timeouts.unauthenticatedIdleMs,
+    onConnection: (conn) => {
+      if (shutdownController.signal.aborted) {
+        conn.close();
+        return;
       }
-    } catch (error) {
-      if (!shutdownController.signal.aborted) {
-        log.event("accept_error", { message: String(error) });
-      }
-    }
-  })();
+      const session = serveConn(conn);
+      sessions.add(session);
+      session.finally(() => sessions.delete(session));
+    },
+    onHandshakeError: (src, message) => log.event("tls_refused", { src, message }),
+  });
+  const address = { hostname: listener.hostname, port: listener.port };
 
   const discovery = options.discovery
     ? await startDiscovery({
@@ -210,12 +193,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     closing ??= (async () => {
       log.event("shutdown", { sessions: sessions.size });
       shutdownController.abort();
-      try {
-        listener.close();
-      } catch {
-        // already closed
-      }
-      await acceptLoop;
+      listener.close();
       await discovery?.close();
       let timer: ReturnType<typeof setTimeout> | undefined;
       const grace = new Promise<void>((resolve) => {
@@ -223,13 +201,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       });
       await Promise.race([Promise.allSettled([...sessions]), grace]);
       clearTimeout(timer);
-      for (const conn of conns) {
-        try {
-          conn.close();
-        } catch {
-          // already closed
-        }
-      }
+      for (const conn of conns) conn.close();
       await Promise.allSettled([...sessions]);
       hasher.close();
       await store.close();

@@ -185,6 +185,17 @@ export async function runSession(
   }
 }
 
+const NODE_CONNECTION_CODES = new Set([
+  "ECONNRESET",
+  "EPIPE",
+  "ECONNABORTED",
+  "ETIMEDOUT",
+  "ERR_STREAM_PREMATURE_CLOSE",
+  "ERR_STREAM_DESTROYED",
+  "ERR_STREAM_WRITE_AFTER_END",
+  "ABORT_ERR",
+]);
+
 /** True for errors that only mean the peer went away. */
 export function isConnectionError(error: unknown): boolean {
   return error instanceof Deno.errors.ConnectionReset ||
@@ -192,5 +203,6 @@ export function isConnectionError(error: unknown): boolean {
     error instanceof Deno.errors.UnexpectedEof ||
     error instanceof Deno.errors.NotConnected ||
     error instanceof Deno.errors.Interrupted ||
-    error instanceof Deno.errors.BadResource;
+    error instanceof Deno.errors.BadResource ||
+    (error instanceof Error && NODE_CONNECTION_CODES.has((error as { code?: string }).code ?? ""));
 }

@@ -182,3 +182,30 @@ e2eTest(
     conn.close();
   },
 );
+
+async function openssl(args: string[]): Promise<{ code: number; out: string }> {
+  const child = new Deno.Command("openssl", {
+    args,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  await child.stdin.close();
+  const out = await child.output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  return { code: out.code, out: text };
+}
+
+e2eTest("the server speaks TLS 1.3 only, with ALPN cloud/1", async (f) => {
+  const connect = `${f.server.host}:${f.server.port}`;
+  const old = await openssl(["s_client", "-tls1_2", "-connect", connect, "-alpn", "cloud/1"]);
+  assert.notEqual(old.code, 0, old.out);
+  assert.match(old.out, /alert protocol version/);
+  const modern = await openssl(["s_client", "-tls1_3", "-connect", connect, "-alpn", "cloud/1"]);
+  assert.match(modern.out, /TLSv1\.3/);
+  assert.match(modern.out, /ALPN protocol: cloud\/1/);
+  assert.ok(
+    f.server.lines.some((l) => /tls_refused src=127\.0\.0\.1/.test(l)),
+    f.server.lines.join("\n"),
+  );
+});
