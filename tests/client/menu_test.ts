@@ -467,8 +467,7 @@ sessionTest("menu: log in, upload, list, download, rename, delete and quit", asy
       { select: "photos/" },
       { select: "* this folder" },
       { confirm: false },
-      { select: "Delete" },
-      { select: "photos/" },
+      { select: "Delete" }, // the browser reopens in /photos, where it was left
       { select: "* this folder" },
       { confirm: true },
       { cancel: "escape" },
