@@ -171,16 +171,23 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   });
   const address = { hostname: listener.hostname, port: listener.port };
 
-  const discovery = options.discovery
-    ? await startDiscovery({
-      port: options.discoveryPort,
-      serverName,
-      tcpPort: address.port,
-      fingerprint: certificate.fingerprint,
-      ...(options.announce && options.announce.length > 0 ? { announce: options.announce } : {}),
-      log: (event, fields) => log.event(event, fields as Record<string, string>),
-    })
-    : null;
+  const startAnnouncer = async () => {
+    try {
+      return await startDiscovery({
+        port: options.discoveryPort,
+        serverName,
+        tcpPort: address.port,
+        fingerprint: certificate.fingerprint,
+        ...(options.announce && options.announce.length > 0 ? { announce: options.announce } : {}),
+        log: (event, fields) => log.event(event, fields as Record<string, string>),
+      });
+    } catch (error) {
+      // Serving files matters more than being found: go on without discovery.
+      log.event("discovery_failed", { port: options.discoveryPort, message: String(error) });
+      return null;
+    }
+  };
+  const discovery = options.discovery ? await startAnnouncer() : null;
 
   log.event("start", {
     db: redactDbUrl(dbUrl),

@@ -336,7 +336,8 @@ Deno.test("completeLocalPath() completes names in the typed folder, folders firs
 
 Deno.test("detectStyle() is plain text and ASCII with NO_COLOR or TERM=dumb", () => {
   const env = (vars: Record<string, string>) => ({ get: (name: string) => vars[name] });
-  for (const vars of [{ NO_COLOR: "1", TERM: "xterm" }, { TERM: "dumb" }]) {
+  const cases: Record<string, string>[] = [{ NO_COLOR: "1", TERM: "xterm" }, { TERM: "dumb" }];
+  for (const vars of cases) {
     const style = detectStyle(env(vars));
     assert.equal(style.color, false);
     assert.equal(style.red("x"), "x");
