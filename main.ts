@@ -181,7 +181,7 @@ export async function main(args: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.code === "commander.helpDisplayed" || error.code === "commander.version") return 0;
-      if (error.code === "commander.help") return 0;
+      if (error.code === "commander.help") return EXIT.USAGE; // no command given
       return EXIT.USAGE;
     }
     if (error instanceof UsageError) {
