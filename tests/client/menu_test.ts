@@ -316,9 +316,9 @@ Deno.test("completeLocalPath() completes names in the typed folder, folders firs
     const re = await completeLocalPath("docs/rep", { cwd: dir });
     assert.deepEqual(re.map((c) => c.path), ["docs/report.pdf"]);
     assert.equal(re[0]!.description.split(" ")[0], "2.0");
-    assert.deepEqual((await completeLocalPath("DOCS/RE", { cwd: dir })).map((c) => c.path), [
-      "DOCS/readme.md",
-      "DOCS/report.pdf",
+    assert.deepEqual((await completeLocalPath("docs/RE", { cwd: dir })).map((c) => c.path), [
+      "docs/readme.md",
+      "docs/report.pdf",
     ]);
     assert.deepEqual((await completeLocalPath(".h", { cwd: dir })).map((c) => c.path), [".hidden"]);
     assert.deepEqual(
