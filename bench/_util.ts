@@ -75,7 +75,7 @@ export async function resetPeak(pid: number): Promise<boolean> {
  */
 export class PeakSampler {
   #pid: number;
-  #timer: number;
+  #timer: ReturnType<typeof setInterval>;
   #maxRss = 0;
   #resetOk: boolean;
   #busy = false;

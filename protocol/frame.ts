@@ -70,6 +70,8 @@ export function decodeFramePayload(payload: Uint8Array): unknown {
 export interface FrameReaderOptions {
   /** Cap on a control frame's payload in bytes. Default {@link MAX_FRAME_BYTES}. */
   maxFrameBytes?: number;
+  /** Called whenever bytes move (for idle and stall watchdogs). */
+  onActivity?: () => void;
 }
 
 /**
@@ -84,9 +86,12 @@ export class FrameReader {
   #eof = false;
   #bodyRemaining = 0;
 
+  #onActivity: () => void;
+
   constructor(readable: ReadableStream<Uint8Array>, options: FrameReaderOptions = {}) {
     this.#reader = readable.getReader();
     this.#maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
+    this.#onActivity = options.onActivity ?? (() => {});
   }
 
   /** Bytes received but not consumed yet. */
@@ -102,6 +107,7 @@ export class FrameReader {
       this.#eof = true;
       return false;
     }
+    this.#onActivity();
     if (value.length === 0) return true;
     if (this.#buffered.length === 0) {
       this.#buffered = value;
@@ -239,9 +245,12 @@ export class FrameWriter {
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #maxFrameBytes: number;
 
+  #onActivity: () => void;
+
   constructor(writable: WritableStream<Uint8Array>, options: FrameReaderOptions = {}) {
     this.#writer = writable.getWriter();
     this.#maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
+    this.#onActivity = options.onActivity ?? (() => {});
   }
 
   /** Writes the preamble for `version`. */
@@ -270,6 +279,7 @@ export class FrameWriter {
         throw new CloudError("E_INTEGRITY", "Source grew while it was being sent");
       }
       await this.#writer.write(chunk);
+      this.#onActivity();
       sent += chunk.length;
     }
     if (sent !== length) {
@@ -278,6 +288,11 @@ export class FrameWriter {
         `Source shrank while it was being sent (${sent} of ${length} bytes)`,
       );
     }
+  }
+
+  /** Aborts the stream: pending writes fail at once. */
+  async abort(reason?: unknown): Promise<void> {
+    await this.#writer.abort(reason).catch(() => {});
   }
 
   /** Closes the stream (ends the connection's write side). */

@@ -86,8 +86,22 @@ export async function runSession(
   options: SessionOptions,
 ): Promise<void> {
   const timeouts = options.timeouts ?? DEFAULT_TIMEOUTS;
-  const reader = new FrameReader(duplex.readable);
-  const writer = new FrameWriter(duplex.writable);
+  // A transfer that stalls (no byte either way) for as long as the idle limit is cut off;
+  // waits between requests are timed by withIdle, which can still answer E_IDLE.
+  let lastActivity = Date.now();
+  const onActivity = () => {
+    lastActivity = Date.now();
+  };
+  const reader = new FrameReader(duplex.readable, { onActivity });
+  const writer = new FrameWriter(duplex.writable, { onActivity });
+  const watchdog = setInterval(() => {
+    if (Date.now() - lastActivity > idleMs() + 2000) {
+      ctx.log.event("stall_close", { src: session.address, user: session.email ?? undefined });
+      clearInterval(watchdog);
+      writer.abort(new CloudError("E_IDLE", "Transfer stalled"));
+      reader.cancel();
+    }
+  }, Math.min(1000, timeouts.unauthenticatedIdleMs));
   const session: Session = {
     address: options.address,
     source: sourceKey(options.address),
@@ -124,6 +138,7 @@ export async function runSession(
 
     while (true) {
       let frame: unknown;
+      onActivity();
       try {
         frame = await withIdle(reader.readFrame(), idleMs(), options.signal);
       } catch (error) {
@@ -180,6 +195,7 @@ export async function runSession(
       );
     }
   } finally {
+    clearInterval(watchdog);
     await writer.close();
     await reader.cancel();
   }

@@ -654,3 +654,50 @@ sessionTest(
     }
   },
 );
+
+sessionTest(
+  "menu: register logs in at once when asked; change password, log out, log in again",
+  async () => {
+    await withServer(async (f) => {
+      const NEW_PASSWORD = "Purple-Monkey-Dishwasher-7";
+      const prompter = new ScriptedPrompter([
+        { select: "Register" },
+        ...ACCOUNT,
+        { confirm: true },
+        { select: "Change password" },
+        { password: "Not-The-Password-3" },
+        { password: NEW_PASSWORD },
+        { password: NEW_PASSWORD },
+        { select: "Change password" },
+        { password: GOOD_PASSWORD },
+        { password: GOOD_PASSWORD },
+        { password: NEW_PASSWORD },
+        { password: NEW_PASSWORD },
+        { select: "Log out" },
+        { select: "Log in" },
+        { input: "" }, // the email of the last login is offered
+        { password: NEW_PASSWORD },
+        { select: "Quit" },
+      ]);
+      const out = new Lines();
+      assert.equal(await runMenu({}, depsFor(f, prompter, out)), 0, out.text);
+      assert.equal(prompter.remaining, 0);
+      const headers = out.lines.filter((l) => l.startsWith("cloud |"));
+      assert.match(headers[0]!, /not logged in$/);
+      assert.match(headers[1]!, /ada@example\.com \| \/$/);
+      assert.match(out.text, /error: The current password is wrong; nothing changed/);
+      assert.match(
+        prompter.asked.find((a) => a.refused)!.refused!,
+        /same as the current one/,
+      );
+      assert.match(out.text, /ok Password changed/);
+      assert.match(out.text, /ok Logged out ada@example\.com/);
+      assert.match(headers.at(-2)!, /not logged in$/);
+      assert.match(headers.at(-1)!, /ada@example\.com/);
+      for (const secret of [GOOD_PASSWORD, NEW_PASSWORD, "Not-The-Password-3"]) {
+        assert.ok(!out.text.includes(secret));
+      }
+      assert.equal((await f.as(EMAIL, NEW_PASSWORD, ["login"])).code, 0);
+    });
+  },
+);

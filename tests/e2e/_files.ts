@@ -392,8 +392,12 @@ export class RawClient {
     return { data, bytes: bytes ?? new Uint8Array(0) };
   }
 
-  /** Closes the connection (no goodbye, as a crash would). */
-  close(): void {
+  /**
+   * Closes the connection (no goodbye, as a crash would). The pending read is cancelled
+   * first: while a read is in flight, closing the resource alone does not close the socket.
+   */
+  async close(): Promise<void> {
+    await this.reader.cancel();
     try {
       this.conn.close();
     } catch {

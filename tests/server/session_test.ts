@@ -138,3 +138,27 @@ Deno.test("shutdown ends idle sessions with E_SHUTDOWN", async () => {
     await h.close();
   }
 });
+
+Deno.test("a body that stalls mid-way is cut off by the watchdog", async () => {
+  const h = await harness({ unauthenticatedIdleMs: 50, authenticatedIdleMs: 50 });
+  try {
+    const client = await h.open();
+    await client.writer.writeFrame({
+      t: "put",
+      path: "x",
+      size: 100,
+      sha256: "0".repeat(64),
+      overwrite: false,
+      mode: "inline",
+    });
+    await client.writer.writeBytes(new Uint8Array(10)); // then silence
+    const started = performance.now();
+    // The session closes without answering: the body never completed.
+    assert.equal(await client.reader.readFrame().catch(() => null), null);
+    assert.ok(performance.now() - started < 5000);
+    assert.ok(h.lines.some((l) => / stall_close /.test(l)), h.lines.join("\n"));
+    client.abort();
+  } finally {
+    await h.close();
+  }
+});

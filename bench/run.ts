@@ -1,0 +1,413 @@
+/**
+ * `deno task bench`: transfer benchmark of `cloud` (issue 3). Uploads and downloads one
+ * large file (1 GiB) and many small ones (1000 × 4 KiB) over 127.0.0.1 with the real
+ * server and CLI, each in its own process, and measures in the same run, on the same
+ * files, two references: raw TLS 1.3 throughput (`openssl s_server`/`s_client`) and
+ * OpenSSH `sftp` against a private `sshd`. Prints the results table and rewrites the
+ * "Transfers" section of BENCHMARKS.md.
+ *
+ * Usage:
+ *   deno run --allow-all --unstable-net bench/run.ts [--runs 3] [--size 1GiB] [--files 1000]
+ *     [--file-size 4KiB] [--only cloud,sftp,tls] [--no-install] [--write | --no-write]
+ *     [--keep]
+ *
+ * BENCHMARKS.md is written after a full run (all systems, default sizes) unless
+ * `--no-write`; a partial run writes it only with `--write`. Everything stays on
+ * 127.0.0.1; every file is made in a temporary folder that is removed at the end (unless
+ * `--keep`); every process started is stopped by its PID.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { formatSize, parseSize } from "../protocol/units.ts";
+import { argListBytes, CloudCli, CloudServer } from "./_cloud.ts";
+import {
+  type BenchResults,
+  machineInfo,
+  newSamples,
+  renderSection,
+  type Samples,
+  type Scenario,
+  type System,
+  writeSection,
+} from "./_report.ts";
+import { ensureSshd, PrivateSshd } from "./_sftp.ts";
+import { makeCertificate, rawTlsOnce } from "./_tls.ts";
+import {
+  countFiles,
+  filesPerSecond,
+  mbPerSecond,
+  PeakSampler,
+  removeIfExists,
+  timed,
+  writeRandomFile,
+  writeSmallFiles,
+} from "./_util.ts";
+
+const BENCHMARKS_MD = fileURLToPath(new URL("../BENCHMARKS.md", import.meta.url));
+const ALL_SYSTEMS: System[] = ["tls", "sftp", "cloud"];
+const DEFAULTS = { runs: 3, size: "1GiB", files: 1000, fileSize: "4KiB" };
+/** Linux's limit on one argument list (execve E2BIG), less a margin for the environment. */
+const ARG_MAX_SAFE = 1_000_000;
+
+function log(line: string): void {
+  console.error(line);
+}
+
+function usage(message: string): never {
+  console.error(`bench/run.ts: ${message}`);
+  console.error(
+    "usage: bench/run.ts [--runs N] [--size SIZE] [--files N] [--file-size SIZE] " +
+      "[--only cloud,sftp,tls] [--no-install] [--write|--no-write] [--keep]",
+  );
+  Deno.exit(2);
+}
+
+function parseOptions() {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: Deno.args,
+      options: {
+        runs: { type: "string", default: String(DEFAULTS.runs) },
+        size: { type: "string", default: DEFAULTS.size },
+        files: { type: "string", default: String(DEFAULTS.files) },
+        "file-size": { type: "string", default: DEFAULTS.fileSize },
+        only: { type: "string", default: ALL_SYSTEMS.join(",") },
+        "no-install": { type: "boolean", default: false },
+        write: { type: "boolean", default: false },
+        "no-write": { type: "boolean", default: false },
+        keep: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (error) {
+    usage((error as Error).message);
+  }
+  const v = parsed.values;
+  if (v.help) {
+    console.log(
+      "bench/run.ts: transfer benchmark of cloud vs raw TLS and sftp (see the file's header)",
+    );
+    Deno.exit(0);
+  }
+  const int = (text: string, name: string, min: number, max: number) => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < min || n > max) usage(`--${name} must be ${min}..${max}`);
+    return n;
+  };
+  const size = (text: string, name: string) => {
+    let n: number | null;
+    try {
+      n = parseSize(text);
+    } catch (error) {
+      usage(`--${name}: ${(error as Error).message}`);
+    }
+    if (n === null || n < 1 || n > 64 * 1024 ** 3) usage(`--${name} must be 1 B..64 GiB`);
+    return n;
+  };
+  const systems = v.only.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  for (const s of systems) {
+    if (!ALL_SYSTEMS.includes(s as System)) usage(`--only: unknown system "${s}"`);
+  }
+  const options = {
+    runs: int(v.runs, "runs", 1, 20),
+    bigSize: size(v.size, "size"),
+    smallCount: int(v.files, "files", 1, 100_000),
+    smallSize: size(v["file-size"], "file-size"),
+    systems: ALL_SYSTEMS.filter((s) => systems.includes(s)),
+    install: !v["no-install"],
+    keep: v.keep,
+    write: false,
+  };
+  const full = options.systems.length === ALL_SYSTEMS.length &&
+    options.bigSize === parseSize(DEFAULTS.size) && options.smallCount === DEFAULTS.files &&
+    options.smallSize === parseSize(DEFAULTS.fileSize);
+  options.write = v["no-write"] ? false : v.write || full;
+  return options;
+}
+
+type Options = ReturnType<typeof parseOptions>;
+
+/** Flushes dirty pages so one measurement's writeback does not land in the next. */
+async function settle(): Promise<void> {
+  await timed("sync", []);
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  using file = await Deno.open(path, { read: true });
+  for await (const chunk of file.readable) hash.update(chunk);
+  return hash.digest("hex");
+}
+
+function describe(scenario: Scenario, ms: number, o: Options): string {
+  const rate = scenario === "upBig" || scenario === "downBig"
+    ? `${mbPerSecond(o.bigSize, ms).toFixed(0)} MB/s`
+    : `${filesPerSecond(o.smallCount, ms).toFixed(0)} files/s`;
+  return `${(ms / 1000).toFixed(2)} s (${rate} whole command)`;
+}
+
+interface Fixture {
+  tmp: string;
+  bigFile: string;
+  bigSha: string;
+  smallDir: string;
+  smallNames: string[];
+}
+
+async function makeFixture(tmp: string, o: Options): Promise<Fixture> {
+  const data = join(tmp, "data");
+  await Deno.mkdir(data);
+  const bigFile = join(data, "big.bin");
+  log(
+    `making ${formatSize(o.bigSize)} of random data and ${o.smallCount} files of ${
+      formatSize(o.smallSize)
+    }`,
+  );
+  await writeRandomFile(bigFile, o.bigSize);
+  const smallDir = join(data, "small");
+  const smallNames = await writeSmallFiles(smallDir, o.smallCount, o.smallSize);
+  return { tmp, bigFile, bigSha: await sha256File(bigFile), smallDir, smallNames };
+}
+
+/** Checks a downloaded big file: its size always, its SHA-256 on the first run. */
+async function verifyBig(path: string, fx: Fixture, o: Options, deep: boolean, who: string) {
+  const size = (await Deno.stat(path)).size;
+  if (size !== o.bigSize) throw new Error(`${who}: downloaded ${size} of ${o.bigSize} bytes`);
+  if (deep && (await sha256File(path)) !== fx.bigSha) {
+    throw new Error(`${who}: the downloaded file differs from the original`);
+  }
+}
+
+async function verifySmall(dir: string, o: Options, who: string) {
+  const { files, bytes } = await countFiles(dir);
+  if (files !== o.smallCount || bytes !== o.smallCount * o.smallSize) {
+    throw new Error(`${who}: downloaded ${files} files, ${bytes} bytes`);
+  }
+}
+
+function samplesOf(results: BenchResults, system: System, scenario: Scenario): Samples {
+  const bySystem = (results.samples[system] ??= {});
+  return (bySystem[scenario] ??= newSamples());
+}
+
+// --- raw TLS -----------------------------------------------------------------------------
+
+async function benchTls(fx: Fixture, o: Options, results: BenchResults): Promise<void> {
+  const pem = await makeCertificate(fx.tmp);
+  results.notes.push(
+    "Raw TLS: `openssl s_server -tls1_3` → `wc -c` receiving the same file from " +
+      "`openssl s_client -tls1_3 -nocommands` (ECDSA P-256, OpenSSL's default TLS 1.3 suite), " +
+      "one direction, timed from the client's start until the receiver has every byte.",
+  );
+  for (let run = 1; run <= o.runs; run++) {
+    await settle();
+    const ms = await rawTlsOnce(fx.bigFile, o.bigSize, pem);
+    samplesOf(results, "tls", "upBig").wallMs.push(ms);
+    log(`run ${run}/${o.runs}: raw TLS ${formatSize(o.bigSize)}: ${describe("upBig", ms, o)}`);
+  }
+}
+
+// --- sftp --------------------------------------------------------------------------------
+
+async function benchSftp(fx: Fixture, o: Options, results: BenchResults): Promise<void> {
+  const reason = await ensureSshd(o.install, log);
+  if (reason) {
+    log(`sftp reference skipped: ${reason}`);
+    results.notes.push(`sftp was not measured: ${reason}.`);
+    return;
+  }
+  const sshd = await PrivateSshd.start(join(fx.tmp, "sshd"), log);
+  try {
+    const remote = join(fx.tmp, "sftp-remote");
+    const local = join(fx.tmp, "sftp-local");
+    await Deno.mkdir(remote);
+    await Deno.mkdir(local);
+    const cipher = await sshd.describeCipher();
+    results.notes.push(
+      `sftp: OpenSSH's own defaults (${cipher}), a private \`sshd\` on 127.0.0.1 ` +
+        `(pid ${sshd.pid} during the run) with Debian's sftp-server; \`put\`/\`get\` for the large ` +
+        `file, \`put -r\`/\`get -r\` of the folder for the small ones; no fsync.`,
+    );
+    for (let run = 1; run <= o.runs; run++) {
+      const say = (scenario: Scenario, label: string, ms: number) => {
+        samplesOf(results, "sftp", scenario).wallMs.push(ms);
+        log(`run ${run}/${o.runs}: sftp ${label}: ${describe(scenario, ms, o)}`);
+      };
+      await settle();
+      (results.baselineMs.sftp ??= []).push((await sshd.batch(["pwd"])).ms);
+
+      const remoteBig = join(remote, "big.bin");
+      const localBig = join(local, "big.bin");
+      await settle();
+      say(
+        "upBig",
+        `upload ${formatSize(o.bigSize)}`,
+        (await sshd.batch([`put ${fx.bigFile} ${remoteBig}`])).ms,
+      );
+      await settle();
+      say(
+        "downBig",
+        `download ${formatSize(o.bigSize)}`,
+        (await sshd.batch([`get ${remoteBig} ${localBig}`])).ms,
+      );
+      await verifyBig(localBig, fx, o, run === 1, "sftp");
+      await removeIfExists(localBig);
+      await removeIfExists(remoteBig);
+
+      const remoteSmall = join(remote, "small");
+      const localSmall = join(local, "small");
+      await settle();
+      say(
+        "upSmall",
+        `upload ${o.smallCount} files`,
+        (await sshd.batch([`put -r ${fx.smallDir} ${remoteSmall}`])).ms,
+      );
+      await settle();
+      say(
+        "downSmall",
+        `download ${o.smallCount} files`,
+        (await sshd.batch([`get -r ${remoteSmall} ${localSmall}`])).ms,
+      );
+      await verifySmall(localSmall, o, "sftp");
+      await removeIfExists(localSmall);
+      await removeIfExists(remoteSmall);
+    }
+  } catch (error) {
+    const text = await sshd.readLog();
+    throw new Error(`${(error as Error).message}\nsshd log:\n${text.slice(-2000)}`);
+  } finally {
+    await sshd.stop();
+  }
+}
+
+// --- cloud -------------------------------------------------------------------------------
+
+async function benchCloud(fx: Fixture, o: Options, results: BenchResults): Promise<void> {
+  const server = await CloudServer.start(join(fx.tmp, "cloud-data"));
+  try {
+    log(`cloud serve: pid ${server.pid} on ${server.address}`);
+    const password = `bench-${crypto.randomUUID()}`;
+    const cli = new CloudCli(server, join(fx.tmp, "cloud-config"), "bench@example.com", password);
+    await cli.register("Bench Mark");
+    await cli.run(["ls"]); // warms Deno's module cache and pins the certificate
+    const local = join(fx.tmp, "cloud-local");
+    await Deno.mkdir(local);
+    const remoteSmall = fx.smallNames.map((name) => `small/${name}`);
+    const getSmall = ["get", ...remoteSmall, "--out", join(local, "small")];
+    const argBytes = argListBytes(cli, getSmall);
+    if (argBytes > ARG_MAX_SAFE) {
+      throw new Error(`The get command line would be ${argBytes} bytes; use fewer --files`);
+    }
+    results.notes.push(
+      `cloud: \`cloud serve\` (\`main.ts\` from source, \`--bcrypt-cost 4\`, SQLite) and one ` +
+        `\`cloud connect\` process per command: \`put big.bin\`, \`get big.bin --out DIR\`, ` +
+        `\`put small\` (the folder), \`get small/f0000.bin … (${o.smallCount} names, ` +
+        `${(argBytes / 1024).toFixed(0)} KiB of arguments) --out DIR\`.`,
+    );
+
+    const measure = async (run: number, scenario: Scenario, label: string, command: string[]) => {
+      await settle();
+      const sampler = await PeakSampler.start(server.pid);
+      let timing;
+      try {
+        timing = await cli.run(command);
+      } finally {
+        const peak = await sampler.stop();
+        samplesOf(results, "cloud", scenario).serverPeak.push(peak);
+      }
+      const samples = samplesOf(results, "cloud", scenario);
+      samples.wallMs.push(timing.ms);
+      samples.clientPeak.push(timing.peakRss);
+      log(
+        `run ${run}/${o.runs}: cloud ${label}: ${describe(scenario, timing.ms, o)}, server peak ` +
+          `${(samples.serverPeak.at(-1)! / 1e6).toFixed(0)} MB, client peak ` +
+          `${(timing.peakRss / 1e6).toFixed(0)} MB`,
+      );
+    };
+
+    for (let run = 1; run <= o.runs; run++) {
+      await settle();
+      const base = await cli.run(["ls"]);
+      (results.baselineMs.cloud ??= []).push(base.ms);
+      log(`run ${run}/${o.runs}: cloud no-op session (ls): ${(base.ms / 1000).toFixed(2)} s`);
+
+      await measure(run, "upBig", `upload ${formatSize(o.bigSize)}`, ["put", fx.bigFile]);
+      await Deno.mkdir(join(local, "big"));
+      await measure(run, "downBig", `download ${formatSize(o.bigSize)}`, [
+        "get",
+        "big.bin",
+        "--out",
+        join(local, "big"),
+      ]);
+      await verifyBig(join(local, "big", "big.bin"), fx, o, run === 1, "cloud");
+      await removeIfExists(join(local, "big"));
+      await cli.run(["rm", "big.bin"]);
+
+      await measure(run, "upSmall", `upload ${o.smallCount} files`, ["put", fx.smallDir]);
+      await Deno.mkdir(join(local, "small"));
+      await measure(run, "downSmall", `download ${o.smallCount} files`, getSmall);
+      await verifySmall(join(local, "small"), o, "cloud");
+      await removeIfExists(join(local, "small"));
+      await cli.run(["rm", "-r", "small"]);
+    }
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\ncloud serve said:\n${server.tail}`);
+  } finally {
+    await server.stop();
+  }
+}
+
+// --- main --------------------------------------------------------------------------------
+
+async function main(): Promise<number> {
+  const o = parseOptions();
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const tmp = await Deno.makeTempDir({ prefix: "cloud-bench-" });
+  log(`bench: temporary folder ${tmp}; systems: ${o.systems.join(", ")}; ${o.runs} runs`);
+  const results: BenchResults = {
+    runs: o.runs,
+    bigSize: o.bigSize,
+    smallCount: o.smallCount,
+    smallSize: o.smallSize,
+    systems: o.systems,
+    baselineMs: {},
+    samples: {},
+    notes: [],
+    startedAt,
+    elapsedMs: 0,
+  };
+  try {
+    const fx = await makeFixture(tmp, o);
+    // Interleaving would share the disk's writeback between systems; each system runs
+    // its runs back to back instead, with a `sync` before every measurement.
+    if (o.systems.includes("tls")) await benchTls(fx, o, results);
+    if (o.systems.includes("sftp")) await benchSftp(fx, o, results);
+    if (o.systems.includes("cloud")) await benchCloud(fx, o, results);
+  } finally {
+    if (o.keep) log(`bench: kept ${tmp}`);
+    else await removeIfExists(tmp);
+  }
+  results.elapsedMs = performance.now() - t0;
+  const section = renderSection(results, await machineInfo());
+  console.log(section);
+  if (o.write) {
+    await writeSection(BENCHMARKS_MD, section);
+    log(`bench: wrote the Transfers section of ${BENCHMARKS_MD}`);
+  } else {
+    log("bench: BENCHMARKS.md not written (partial run or --no-write; --write forces it)");
+  }
+  return 0;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main());
+}
