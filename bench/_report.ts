@@ -43,6 +43,10 @@ export interface BenchResults {
   notes: string[];
   startedAt: Date;
   elapsedMs: number;
+  /** RSS of the freshly started server after one `ls`, bytes, per start. */
+  cloudIdleRss?: number[];
+  /** Load averages (1, 5, 15 min) when the benchmark started and ended. */
+  load: { start: string; end: string };
 }
 
 /** An empty sample set. */
@@ -226,7 +230,8 @@ export function renderSection(results: BenchResults, machine: MachineInfo): stri
     `Machine: ${machine.cpus} × ${machine.model}, ${formatSize(machine.ramBytes)} RAM, ` +
       `${machine.kernel}; Deno ${machine.deno}; ${machine.openssl || "OpenSSL ?"}; ` +
       `${machine.openssh || "OpenSSH ?"}. Client and server on the same machine over 127.0.0.1, ` +
-      `files in the page cache. MB/s = 10⁶ bytes/s.`,
+      `files in the page cache. MB/s = 10⁶ bytes/s. Load average (1/5/15 min) at the start ` +
+      `${results.load.start || "?"}, at the end ${results.load.end || "?"}.`,
   );
   lines.push("");
   lines.push(
@@ -259,7 +264,9 @@ export function renderSection(results: BenchResults, machine: MachineInfo): stri
   );
   lines.push(
     `² Highest over the runs of the server process's VmHWM (peak resident set, reset before each ` +
-      `transfer through /proc/PID/clear_refs) and of VmRSS sampled every 20 ms.`,
+      `transfer through /proc/PID/clear_refs) and of VmRSS sampled every 20 ms. The server is ` +
+      `restarted before each transfer; freshly started, after one \`ls\`, it holds ` +
+      `${mb(median(results.cloudIdleRss ?? []))} (median).`,
   );
   lines.push("");
   lines.push("Targets (issue 3), judged on the transfer-only figures, and on the whole commands:");

@@ -50,7 +50,11 @@ export async function readMemory(pid: number): Promise<{ rss: number; hwm: numbe
     const text = await Deno.readTextFile(`/proc/${pid}/status`);
     const kib = (key: string) =>
       Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? NaN);
-    return { rss: kib("VmRSS") * 1024, hwm: kib("VmHWM") * 1024 };
+    const rss = kib("VmRSS");
+    const hwm = kib("VmHWM");
+    // A process that has exited but not been reaped has no memory lines.
+    if (Number.isNaN(rss) || Number.isNaN(hwm)) return null;
+    return { rss: rss * 1024, hwm: hwm * 1024 };
   } catch {
     return null;
   }

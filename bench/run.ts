@@ -42,6 +42,7 @@ import {
   filesPerSecond,
   mbPerSecond,
   PeakSampler,
+  readMemory,
   removeIfExists,
   timed,
   writeRandomFile,
@@ -138,6 +139,12 @@ type Options = ReturnType<typeof parseOptions>;
 /** Flushes dirty pages so one measurement's writeback does not land in the next. */
 async function settle(): Promise<void> {
   await timed("sync", []);
+}
+
+/** The 1, 5 and 15 minute load averages. */
+async function loadAverage(): Promise<string> {
+  const text = await Deno.readTextFile("/proc/loadavg").catch(() => "");
+  return text.split(" ").slice(0, 3).join(" ");
 }
 
 async function sha256File(path: string): Promise<string> {
@@ -291,29 +298,56 @@ async function benchSftp(fx: Fixture, o: Options, results: BenchResults): Promis
 // --- cloud -------------------------------------------------------------------------------
 
 async function benchCloud(fx: Fixture, o: Options, results: BenchResults): Promise<void> {
-  const server = await CloudServer.start(join(fx.tmp, "cloud-data"));
-  try {
+  const dataDir = join(fx.tmp, "cloud-data");
+  const configDir = join(fx.tmp, "cloud-config");
+  const email = "bench@example.com";
+  const password = `bench-${crypto.randomUUID()}`;
+  const local = join(fx.tmp, "cloud-local");
+  await Deno.mkdir(local);
+  const remoteSmall = fx.smallNames.map((name) => `small/${name}`);
+  const getSmallArgs = (out: string) => ["get", ...remoteSmall, "--out", out];
+
+  /**
+   * Runs `work` against a freshly started server (same data folder), so the peak RSS
+   * measured belongs to that one scenario; a no-op `ls` first warms the client's module
+   * cache and gives the baseline of process start + handshake + login.
+   */
+  const withServer = async (work: (cli: CloudCli, server: CloudServer) => Promise<void>) => {
+    const server = await CloudServer.start(dataDir);
+    try {
+      const cli = new CloudCli(server, configDir, email, password);
+      await work(cli, server);
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\ncloud serve said:\n${server.tail}`);
+    } finally {
+      await server.stop();
+    }
+  };
+
+  await withServer(async (cli, server) => {
     log(`cloud serve: pid ${server.pid} on ${server.address}`);
-    const password = `bench-${crypto.randomUUID()}`;
-    const cli = new CloudCli(server, join(fx.tmp, "cloud-config"), "bench@example.com", password);
     await cli.register("Bench Mark");
-    await cli.run(["ls"]); // warms Deno's module cache and pins the certificate
-    const local = join(fx.tmp, "cloud-local");
-    await Deno.mkdir(local);
-    const remoteSmall = fx.smallNames.map((name) => `small/${name}`);
-    const getSmall = ["get", ...remoteSmall, "--out", join(local, "small")];
-    const argBytes = argListBytes(cli, getSmall);
+    await cli.run(["ls"]);
+    const argBytes = argListBytes(cli, getSmallArgs(join(local, "small")));
     if (argBytes > ARG_MAX_SAFE) {
       throw new Error(`The get command line would be ${argBytes} bytes; use fewer --files`);
     }
     results.notes.push(
-      `cloud: \`cloud serve\` (\`main.ts\` from source, \`--bcrypt-cost 4\`, SQLite) and one ` +
+      `cloud: \`cloud serve\` (\`main.ts\` from source, \`--bcrypt-cost 4\`, SQLite), restarted ` +
+        `before each measurement so that its peak RSS belongs to that transfer, and one ` +
         `\`cloud connect\` process per command: \`put big.bin\`, \`get big.bin --out DIR\`, ` +
-        `\`put small\` (the folder), \`get small/f0000.bin … (${o.smallCount} names, ` +
-        `${(argBytes / 1024).toFixed(0)} KiB of arguments) --out DIR\`.`,
+        `\`put small\` (the folder), \`get small/f0000.bin … --out DIR\` (${o.smallCount} names, ` +
+        `${(argBytes / 1024).toFixed(0)} KiB of arguments). Progress bars are off (not a TTY).`,
     );
+  });
 
-    const measure = async (run: number, scenario: Scenario, label: string, command: string[]) => {
+  const measure = async (run: number, scenario: Scenario, label: string, command: string[]) => {
+    await withServer(async (cli, server) => {
+      await settle();
+      const base = await cli.run(["ls"]);
+      (results.baselineMs.cloud ??= []).push(base.ms);
+      const idle = await readMemory(server.pid);
+      if (idle) (results.cloudIdleRss ??= []).push(idle.rss);
       await settle();
       const sampler = await PeakSampler.start(server.pid);
       let timing;
@@ -327,41 +361,39 @@ async function benchCloud(fx: Fixture, o: Options, results: BenchResults): Promi
       samples.wallMs.push(timing.ms);
       samples.clientPeak.push(timing.peakRss);
       log(
-        `run ${run}/${o.runs}: cloud ${label}: ${describe(scenario, timing.ms, o)}, server peak ` +
-          `${(samples.serverPeak.at(-1)! / 1e6).toFixed(0)} MB, client peak ` +
+        `run ${run}/${o.runs}: cloud ${label}: ${describe(scenario, timing.ms, o)}; no-op ls ` +
+          `${(base.ms / 1000).toFixed(2)} s; server RSS idle ${
+            ((idle?.rss ?? NaN) / 1e6).toFixed(0)
+          } MB, ` +
+          `peak ${(samples.serverPeak.at(-1)! / 1e6).toFixed(0)} MB; client peak ` +
           `${(timing.peakRss / 1e6).toFixed(0)} MB`,
       );
-    };
+    });
+  };
 
-    for (let run = 1; run <= o.runs; run++) {
-      await settle();
-      const base = await cli.run(["ls"]);
-      (results.baselineMs.cloud ??= []).push(base.ms);
-      log(`run ${run}/${o.runs}: cloud no-op session (ls): ${(base.ms / 1000).toFixed(2)} s`);
+  for (let run = 1; run <= o.runs; run++) {
+    await measure(run, "upBig", `upload ${formatSize(o.bigSize)}`, ["put", fx.bigFile]);
+    const bigOut = join(local, "big");
+    await Deno.mkdir(bigOut);
+    await measure(run, "downBig", `download ${formatSize(o.bigSize)}`, [
+      "get",
+      "big.bin",
+      "--out",
+      bigOut,
+    ]);
+    await verifyBig(join(bigOut, "big.bin"), fx, o, run === 1, "cloud");
+    await removeIfExists(bigOut);
 
-      await measure(run, "upBig", `upload ${formatSize(o.bigSize)}`, ["put", fx.bigFile]);
-      await Deno.mkdir(join(local, "big"));
-      await measure(run, "downBig", `download ${formatSize(o.bigSize)}`, [
-        "get",
-        "big.bin",
-        "--out",
-        join(local, "big"),
-      ]);
-      await verifyBig(join(local, "big", "big.bin"), fx, o, run === 1, "cloud");
-      await removeIfExists(join(local, "big"));
+    await measure(run, "upSmall", `upload ${o.smallCount} files`, ["put", fx.smallDir]);
+    const smallOut = join(local, "small");
+    await Deno.mkdir(smallOut);
+    await measure(run, "downSmall", `download ${o.smallCount} files`, getSmallArgs(smallOut));
+    await verifySmall(smallOut, o, "cloud");
+    await removeIfExists(smallOut);
+    await withServer(async (cli) => {
       await cli.run(["rm", "big.bin"]);
-
-      await measure(run, "upSmall", `upload ${o.smallCount} files`, ["put", fx.smallDir]);
-      await Deno.mkdir(join(local, "small"));
-      await measure(run, "downSmall", `download ${o.smallCount} files`, getSmall);
-      await verifySmall(join(local, "small"), o, "cloud");
-      await removeIfExists(join(local, "small"));
       await cli.run(["rm", "-r", "small"]);
-    }
-  } catch (error) {
-    throw new Error(`${(error as Error).message}\ncloud serve said:\n${server.tail}`);
-  } finally {
-    await server.stop();
+    });
   }
 }
 
@@ -384,6 +416,7 @@ async function main(): Promise<number> {
     notes: [],
     startedAt,
     elapsedMs: 0,
+    load: { start: await loadAverage(), end: "" },
   };
   try {
     const fx = await makeFixture(tmp, o);
@@ -397,6 +430,7 @@ async function main(): Promise<number> {
     else await removeIfExists(tmp);
   }
   results.elapsedMs = performance.now() - t0;
+  results.load.end = await loadAverage();
   const section = renderSection(results, await machineInfo());
   console.log(section);
   if (o.write) {

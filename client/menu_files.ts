@@ -1,7 +1,7 @@
 /**
- * File actions of the menu: upload, download, list, delete, rename, make folder, and the
- * remote browser they share. Transfers show a progress bar; Ctrl-C cancels them cleanly
- * (see {@link MenuSession.transfer}).
+ * File actions of the menu: upload, download, list, delete, rename, make folder.
+ * Transfers show a progress bar; Ctrl-C cancels them cleanly (see MenuSession.transfer in
+ * menu_session.ts); the remote browser lives in menu_browse.ts.
  *
  * @module
  */
@@ -14,15 +14,15 @@ import type { CloudClient } from "./client.ts";
 import { collectUploads } from "./file_commands.ts";
 import type { ActionId, MenuContext } from "./menu_context.ts";
 import { resolveTyped } from "./menu_paths.ts";
-import { type MenuChoice, PromptCancelled } from "./menu_prompts.ts";
 import {
-  errorLine,
-  formatLocalTime,
-  listingTable,
-  okLine,
-  sortEntries,
-  warnLine,
-} from "./menu_view.ts";
+  browseRemote,
+  listRemote,
+  remoteParent,
+  remoteResolve,
+  showRemote,
+} from "./menu_browse.ts";
+import { type MenuChoice, PromptCancelled } from "./menu_prompts.ts";
+import { errorLine, listingTable, okLine, sortEntries, warnLine } from "./menu_view.ts";
 import {
   downloadFile,
   partialPathFor,
@@ -30,160 +30,6 @@ import {
   uploadFiles,
   type UploadItem,
 } from "./transfer.ts";
-
-/**
- * Resolves what the user typed as a remote path: from the root when it starts with "/",
- * else from `base`; "." and ".." are applied here. Returns the path without slashes at
- * either end ("" is the root).
- *
- * @example
- * ```ts
- * remoteResolve("docs", "2024/../x"); // "docs/x"
- * remoteResolve("docs", "/photos/"); // "photos"
- * ```
- */
-export function remoteResolve(base: string, typed: string): string {
-  const text = typed.trim();
-  const parts = text.startsWith("/") ? [] : base.split("/").filter((p) => p !== "");
-  for (const segment of text.split("/")) {
-    if (segment === "" || segment === ".") continue;
-    if (segment === "..") parts.pop();
-    else parts.push(segment);
-  }
-  return parts.join("/");
-}
-
-/** The parent of a remote path ("" for top-level names and the root). */
-export function remoteParent(path: string): string {
-  const at = path.lastIndexOf("/");
-  return at === -1 ? "" : path.slice(0, at);
-}
-
-/** A remote path as shown: "/docs/a.txt". */
-export function showRemote(path: string): string {
-  return `/${path}`;
-}
-
-async function list(ctx: MenuContext, dir: string): Promise<Entry[]> {
-  const listing = await ctx.session.use((c) => c.call({ t: "ls", path: dir }));
-  return listing.entries;
-}
-
-type BrowseValue =
-  | { kind: "up" }
-  | { kind: "self" }
-  | { kind: "dir"; entry: Entry }
-  | { kind: "file"; entry: Entry };
-
-/** What the remote browser returned: a path and whether it is a folder. */
-export interface Picked {
-  path: string;
-  isDir: boolean;
-  entry: Entry | null;
-}
-
-/**
- * Lets the user walk the remote folders and pick a file (`files`) or any entry
- * (`entries`: a folder is opened, and "this folder" picks it). Starts in, and keeps
- * following, the session's current folder.
- */
-export async function browseRemote(
-  ctx: MenuContext,
-  options: { message: string; pick: "files" | "entries" },
-): Promise<Picked> {
-  const { style, session, prompter } = ctx;
-  for (let steps = 0; steps < 10_000; steps++) {
-    const dir = session.remoteDir;
-    let entries: Entry[];
-    try {
-      entries = sortEntries(await list(ctx, dir));
-    } catch (error) {
-      if (error instanceof CloudError && error.code === "E_NOT_FOUND" && dir !== "") {
-        session.remoteDir = remoteParent(dir);
-        continue;
-      }
-      throw error;
-    }
-    const choices: MenuChoice<BrowseValue>[] = [];
-    if (dir !== "") {
-      choices.push({
-        name: style.dim(`${style.symbols.up} ..`),
-        value: { kind: "up" },
-        description: `up to ${showRemote(remoteParent(dir))}`,
-      });
-      if (options.pick === "entries") {
-        choices.push({
-          name: `${style.symbols.bullet} this folder (${showRemote(dir)})`,
-          value: { kind: "self" },
-          description: `choose the folder ${showRemote(dir)} itself`,
-        });
-      }
-    }
-    const width = Math.min(48, Math.max(8, ...entries.map((e) => [...e.name].length + 1)));
-    for (const entry of entries) {
-      if (entry.type === "dir") {
-        choices.push({
-          name: style.blue(`${entry.name}/`),
-          value: { kind: "dir", entry },
-          description: `folder ${style.symbols.separator} open it`,
-        });
-      } else {
-        const name = [...entry.name].length > width
-          ? `${[...entry.name].slice(0, width - 1).join("")}…`
-          : entry.name;
-        choices.push({
-          name: `${name.padEnd(width)} ${formatSize(entry.size).padStart(10)}`,
-          value: { kind: "file", entry },
-          description: `${formatSize(entry.size)} ${style.symbols.separator} modified ${
-            formatLocalTime(entry.modified)
-          }`,
-        });
-      }
-    }
-    if (options.pick === "files" && !entries.some((e) => e.type === "file")) {
-      if (dir === "" && entries.length === 0) {
-        throw new CloudError("E_NOT_FOUND", "There are no files yet: upload some first");
-      }
-      choices.push({ name: "(no files here)", value: { kind: "up" }, disabled: true });
-    }
-    if (choices.length === 0) throw new CloudError("E_NOT_FOUND", "There is nothing here yet");
-    // The cursor starts on the first file (or folder), not on "..".
-    const first = choices.find((c) =>
-      !c.disabled && (c.value.kind === "file" || c.value.kind === "dir")
-    );
-    const value = await prompter.select<BrowseValue>({
-      message: `${options.message} ${style.dim(showRemote(dir))}`,
-      choices,
-      ...(first ? { default: first.value } : {}),
-      echo: false,
-    });
-    let picked: Picked | null = null;
-    switch (value.kind) {
-      case "up":
-        session.remoteDir = remoteParent(dir);
-        break;
-      case "dir":
-        session.remoteDir = dir === "" ? value.entry.name : `${dir}/${value.entry.name}`;
-        break;
-      case "self":
-        picked = { path: dir, isDir: true, entry: null };
-        break;
-      case "file":
-        picked = {
-          path: dir === "" ? value.entry.name : `${dir}/${value.entry.name}`,
-          isDir: false,
-          entry: value.entry,
-        };
-    }
-    if (picked !== null) {
-      ctx.out.line(
-        okLine(style, `${style.bold(options.message)} ${style.cyan(showRemote(picked.path))}`),
-      );
-      return picked;
-    }
-  }
-  throw new Error("Browsing did not settle");
-}
 
 async function localInfo(path: string): Promise<Deno.FileInfo | null> {
   try {
@@ -388,7 +234,7 @@ export async function listAction(ctx: MenuContext): Promise<ActionId | void> {
     const dir = session.remoteDir;
     let entries: Entry[];
     try {
-      entries = await list(ctx, dir);
+      entries = await listRemote(ctx, dir);
     } catch (error) {
       if (error instanceof CloudError && error.code === "E_NOT_FOUND" && dir !== "") {
         session.remoteDir = remoteParent(dir);
@@ -453,7 +299,7 @@ export async function deleteAction(ctx: MenuContext): Promise<ActionId | void> {
   let message = `Delete ${showRemote(picked.path)}? This cannot be undone`;
   let recursive = false;
   if (picked.isDir) {
-    const inside = await list(ctx, picked.path);
+    const inside = await listRemote(ctx, picked.path);
     recursive = inside.length > 0;
     message = recursive
       ? `Delete the folder ${showRemote(picked.path)} and the ${inside.length} item${

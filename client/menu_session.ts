@@ -242,6 +242,9 @@ export class MenuSession {
     try {
       if (this.#client !== null) await this.#client.logout();
     } catch (error) {
+      // Whatever went wrong, this connection must not stay logged in: drop it.
+      this.#client?.abort();
+      this.#client = null;
       if (!isConnectionLost(error) && !(error instanceof CloudError)) throw error;
     } finally {
       this.#forget();

@@ -65,6 +65,7 @@ export async function runServe(options: ServeCliOptions): Promise<number> {
     },
   });
   console.log(readyLine(options.logFormat, server.hostname, server.port, server.fingerprint));
+  server.logStart();
 
   const { promise: stopped, resolve } = Promise.withResolvers<string>();
   const onInt = () => resolve("SIGINT");

@@ -71,6 +71,8 @@ export interface RunningServer {
   /** SHA-256 of the certificate, 64 lower-case hex digits. */
   fingerprint: string;
   certificate: ServerCertificate;
+  /** Logs the start event (database, data dir, discovery), after the ready line. */
+  logStart(): void;
   /** Stops accepting, lets running requests finish for up to `graceMs`, closes everything. */
   shutdown(graceMs?: number): Promise<void>;
 }
@@ -189,12 +191,6 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   };
   const discovery = options.discovery ? await startAnnouncer() : null;
 
-  log.event("start", {
-    db: redactDbUrl(dbUrl),
-    data: options.dataDir,
-    discovery: options.discovery ? options.discoveryPort : "off",
-  });
-
   let closing: Promise<void> | null = null;
   const shutdown = (graceMs = 10_000) => {
     closing ??= (async () => {
@@ -217,6 +213,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   };
 
   return {
+    logStart: () =>
+      log.event("start", {
+        db: redactDbUrl(dbUrl),
+        data: options.dataDir,
+        discovery: discovery ? options.discoveryPort : "off",
+      }),
     hostname: address.hostname,
     port: address.port,
     fingerprint: certificate.fingerprint,

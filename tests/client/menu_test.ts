@@ -13,7 +13,7 @@ import { connectTrusted } from "../../client/connect.ts";
 import { menuChoices, type MenuDeps, runMenu } from "../../client/menu.ts";
 import { runForm } from "../../client/menu_account.ts";
 import type { MenuOutput } from "../../client/menu_context.ts";
-import { remoteResolve } from "../../client/menu_files.ts";
+import { remoteResolve } from "../../client/menu_browse.ts";
 import { completeLocalPath } from "../../client/menu_paths.ts";
 import {
   type ConfirmOptions,
