@@ -9,6 +9,7 @@
 import { createHash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import { CloudError } from "../protocol/errors.ts";
+import { coalesce } from "../protocol/frame.ts";
 import type { Entry, ResponseOf } from "../protocol/messages.ts";
 import type { CloudClient } from "./client.ts";
 
@@ -278,6 +279,12 @@ export async function downloadFile(
     await Deno.remove(partial).catch(() => {});
     await Deno.remove(metaPath).catch(() => {});
   };
+  // Hash on the fly: the kept prefix of a resumed download first, then each new chunk.
+  const hash = createHash("sha256");
+  if (offset > 0) {
+    using kept = await Deno.open(partial, { read: true });
+    for await (const chunk of kept.readable) hash.update(chunk);
+  }
   const file = await Deno.open(partial, {
     write: true,
     create: true,
@@ -287,39 +294,38 @@ export async function downloadFile(
   progress.start(remote, data.size, offset);
   let completed = false;
   try {
-    const body = client.reader.body(data.length);
-    const counted = body.pipeThrough(
+    const counted = client.reader.body(data.length).pipeThrough(
       new TransformStream<Uint8Array, Uint8Array>({
         transform(chunk, controller) {
+          hash.update(chunk);
           progress.advance(chunk.length);
           controller.enqueue(chunk);
         },
       }),
+    ).pipeThrough(coalesce());
+    await counted.pipeTo(
+      new WritableStream<Uint8Array>({
+        async write(chunk) {
+          let done = 0;
+          while (done < chunk.length) done += await file.write(chunk.subarray(done));
+        },
+      }),
+      options.signal ? { signal: options.signal } : {},
     );
-    await counted.pipeTo(file.writable, options.signal ? { signal: options.signal } : {});
+    await file.sync();
     completed = true;
   } finally {
     progress.stop();
-    if (!completed) {
-      try {
-        file.close();
-      } catch {
-        // closed by pipeTo
-      }
-      if (options.keepPartial === false) await cleanup();
-    }
+    file.close();
+    if (!completed && options.keepPartial === false) await cleanup();
   }
-  const actual = await hashFile(partial);
+  const actual = hash.digest("hex");
   if (actual !== data.sha256 || (await sizeOf(partial)) !== data.size) {
     await cleanup();
     throw new CloudError(
       "E_INTEGRITY",
       `Downloaded "${remote}" does not match the server's SHA-256 (got ${actual.slice(0, 16)}…)`,
     );
-  }
-  {
-    using handle = await Deno.open(partial, { read: true, write: true });
-    await handle.sync();
   }
   if (!options.overwrite && (await sizeOf(target)) !== null) {
     throw new CloudError(

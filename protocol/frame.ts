@@ -19,6 +19,41 @@ export const PREAMBLE_LENGTH: number = MAGIC.length + 2;
 export const MAX_FRAME_BYTES = 64 * 1024;
 /** Bytes of the length prefix of a control frame. */
 export const FRAME_HEADER_BYTES = 4;
+/** How far a body is read ahead of its consumer, so network and disk overlap. */
+export const BODY_READ_AHEAD_BYTES = 1024 * 1024;
+
+/**
+ * A transform that merges small chunks (TLS delivers 16 KiB records) into chunks of at
+ * least `size` bytes, so a file sink makes a few large writes instead of many small ones.
+ */
+export function coalesce(size: number = 1024 * 1024): TransformStream<Uint8Array, Uint8Array> {
+  let parts: Uint8Array[] = [];
+  let held = 0;
+  const flush = (controller: TransformStreamDefaultController<Uint8Array>) => {
+    if (held === 0) return;
+    if (parts.length === 1) {
+      controller.enqueue(parts[0]!);
+    } else {
+      const merged = new Uint8Array(held);
+      let at = 0;
+      for (const part of parts) {
+        merged.set(part, at);
+        at += part.length;
+      }
+      controller.enqueue(merged);
+    }
+    parts = [];
+    held = 0;
+  };
+  return new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      parts.push(chunk);
+      held += chunk.length;
+      if (held >= size) flush(controller);
+    },
+    flush,
+  });
+}
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -196,7 +231,7 @@ export class FrameReader {
         controller.enqueue(chunk);
         if (this.#bodyRemaining === 0) controller.close();
       },
-    }, { highWaterMark: 0 });
+    }, new ByteLengthQueuingStrategy({ highWaterMark: BODY_READ_AHEAD_BYTES }));
   }
 
   /**

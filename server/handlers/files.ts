@@ -7,6 +7,7 @@
  */
 
 import { CloudError } from "../../protocol/errors.ts";
+import { coalesce } from "../../protocol/frame.ts";
 import type { Entry } from "../../protocol/messages.ts";
 import type { HandlerTable, ServerContext, Session, SessionIo } from "../context.ts";
 import { isWithin, joinPath, validatePath } from "../names.ts";
@@ -104,7 +105,7 @@ async function put(
       if (!inline) await io.writer.writeFrame({ t: "ready", offset: upload.offset });
       bodyStarted = true;
       const length = request.size - (inline ? 0 : upload.offset);
-      await upload.write(io.reader.body(length));
+      await upload.write(io.reader.body(length).pipeThrough(coalesce()));
       const object = await pathLocks.run(lockKey(userId, path), async () => {
         const committed = await upload.commit();
         await ctx.store.putFile({

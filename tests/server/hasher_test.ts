@@ -133,8 +133,10 @@ Deno.test("HasherPool keeps the event loop responsive while 4 cost-10 hashes run
     assert.equal(hashes.length, 4);
     for (const hash of hashes) assert.match(hash, /^\$2b\$10\$/);
     assert.ok(ticks >= 3, `only ${ticks} timer ticks in ${elapsed} ms`);
+    // Hashing on the main thread would stall a tick for at least one whole hash; leave
+    // room for a loaded 2-core machine (three threads on two cores) below that.
     assert.ok(
-      maxLag < oneHash / 3,
+      maxLag < oneHash * 0.75,
       `max timer lag ${maxLag.toFixed(1)} ms, one hash ${oneHash.toFixed(1)} ms`,
     );
   } finally {
