@@ -8,6 +8,7 @@
 import { CloudError, isErrorCode } from "../protocol/errors.ts";
 import { FrameReader, FrameWriter, PROTOCOL_VERSION } from "../protocol/frame.ts";
 import {
+  type Entry,
   type OkPayloads,
   parseResponse,
   type Request,
@@ -139,6 +140,23 @@ export class CloudClient {
   /** Logs out; the connection stays open. */
   async logout(): Promise<void> {
     await this.call({ t: "logout" });
+  }
+
+  /** Lists a whole folder, page by page, sorted by name. */
+  async list(path: string): Promise<Entry[]> {
+    const entries: Entry[] = [];
+    let after: string | undefined;
+    for (let page = 0; page < 1_000_000; page++) {
+      const listing: OkPayloads["ls"] = await this.call({
+        t: "ls",
+        path,
+        ...(after !== undefined ? { after } : {}),
+      });
+      entries.push(...listing.entries);
+      if (listing.next === null) break;
+      after = listing.next;
+    }
+    return entries;
   }
 
   /** Says goodbye (best effort) and closes the connection. */

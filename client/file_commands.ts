@@ -90,9 +90,9 @@ export const fileCommands: Record<string, Command> = {
   ls: async (client, args, options, io) => {
     if (args.length > 1) throw new UsageError("ls takes at most one folder");
     await login(client, options);
-    const listing = await client.call({ t: "ls", path: args[0] ?? "" });
-    if (options.json) io.out(JSON.stringify(listing.entries));
-    else for (const line of formatListing(listing.entries)) io.out(line);
+    const entries = await client.list(args[0] ?? "");
+    if (options.json) io.out(JSON.stringify(entries));
+    else for (const line of formatListing(entries)) io.out(line);
     return 0;
   },
 

@@ -47,8 +47,7 @@ export function showRemote(path: string): string {
 
 /** The entries of a remote folder. */
 export async function listRemote(ctx: MenuContext, dir: string): Promise<Entry[]> {
-  const listing = await ctx.session.use((c) => c.call({ t: "ls", path: dir }));
-  return listing.entries;
+  return await ctx.session.use((c) => c.list(dir));
 }
 
 type BrowseValue =

@@ -36,7 +36,12 @@ export const RequestSchemas = {
     newPassword: z.string().max(1024),
   }),
   logout: z.strictObject({ t: z.literal("logout") }),
-  ls: z.strictObject({ t: z.literal("ls"), path }),
+  ls: z.strictObject({
+    t: z.literal("ls"),
+    path,
+    /** Continue a listing after this name (the previous page's `next`). */
+    after: z.string().max(1024).optional(),
+  }),
   put: z.strictObject({
     t: z.literal("put"),
     path,
@@ -189,7 +194,8 @@ export interface OkPayloads {
   whoami: { id: number; email: string; name: string; phone: string; createdAt: string };
   passwd: Record<string, never>;
   logout: Record<string, never>;
-  ls: { path: string; entries: Entry[] };
+  /** One page of a folder, sorted by name; `next` is the cursor of the next page, or null. */
+  ls: { path: string; entries: Entry[]; next: string | null };
   put: { entry: Entry };
   rm: { removed: number };
   mv: { entry: Entry };

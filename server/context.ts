@@ -44,6 +44,8 @@ export interface Session {
   /** Logged-in user, or null. */
   userId: number | null;
   email: string | null;
+  /** Bytes of pipelined uploads received but not yet committed (count toward quota). */
+  pendingBytes: number;
 }
 
 /** The connection's framing, for handlers that move raw bytes. */
@@ -53,15 +55,24 @@ export interface SessionIo {
 }
 
 /**
+ * An answer that is still being worked out while the session reads the next request
+ * (a pipelined inline upload being fsynced). Answers are still sent in request order.
+ */
+export class Deferred {
+  constructor(readonly result: Promise<Record<string, unknown> | null>) {}
+}
+
+/**
  * A request handler: a validated request in, the `ok` payload out. A handler that answers
- * on its own (it streams a body) returns null. Failures are thrown as CloudError.
+ * on its own (it streams a body) returns null; one that has consumed its input and can
+ * finish in the background returns a {@link Deferred}. Failures are thrown as CloudError.
  */
 export type Handler<T extends RequestType> = (
   ctx: ServerContext,
   session: Session,
   request: RequestOf<T>,
   io: SessionIo,
-) => Promise<Record<string, unknown> | null>;
+) => Promise<Record<string, unknown> | null | Deferred>;
 
 /** Handlers by request type. */
 export type HandlerTable = { [T in RequestType]?: Handler<T> };

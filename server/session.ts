@@ -15,7 +15,13 @@ import {
   PROTOCOL_VERSION,
 } from "../protocol/frame.ts";
 import { AUTHENTICATED_REQUESTS, parseRequest, type RequestType } from "../protocol/messages.ts";
-import type { Handler, HandlerTable, ServerContext, Session } from "./context.ts";
+import {
+  Deferred,
+  type Handler,
+  type HandlerTable,
+  type ServerContext,
+  type Session,
+} from "./context.ts";
 import { sourceKey } from "./source.ts";
 
 /** A bidirectional byte stream (a TLS connection, or a pair of in-memory streams). */
@@ -71,6 +77,19 @@ async function withIdle<T>(promise: Promise<T>, ms: number, signal?: AbortSignal
   }
 }
 
+/** Deferred answers allowed in flight before the session waits for them. */
+const MAX_DEFERRED = 32;
+
+/** A non-CloudError from a deferred request is a bug: log it, answer E_INTERNAL. */
+function asAnswerable(ctx: ServerContext, session: Session, error: unknown): CloudError {
+  if (error instanceof CloudError) return error;
+  ctx.log.event("internal_error", {
+    src: session.address,
+    message: error instanceof Error ? (error.stack ?? error.message) : String(error),
+  });
+  return new CloudError("E_INTERNAL", "Internal server error");
+}
+
 function errorFrame(error: CloudError): Record<string, unknown> {
   return { t: "error", code: error.code, message: error.message, ...error.details };
 }
@@ -107,6 +126,7 @@ export async function runSession(
     source: sourceKey(options.address),
     userId: null,
     email: null,
+    pendingBytes: 0,
   };
   const io = { reader, writer };
   const idleMs = () =>
@@ -136,6 +156,29 @@ export async function runSession(
       maxFrameBytes: 64 * 1024,
     });
 
+    // Answers of deferred requests (pipelined inline uploads) are sent in request order;
+    // `answered` settles when every answer so far has been sent.
+    let answered: Promise<void> = Promise.resolve();
+    let inFlight = 0;
+    const defer = (result: Promise<Record<string, unknown> | null>) => {
+      const previous = answered;
+      inFlight++;
+      answered = (async () => {
+        let message: Record<string, unknown> | null;
+        try {
+          const payload = await result;
+          message = payload === null ? null : { t: "ok", ...payload };
+        } catch (error) {
+          message = errorFrame(asAnswerable(ctx, session, error));
+        } finally {
+          inFlight--;
+        }
+        await previous;
+        if (message) await send(message);
+      })();
+      answered.catch(() => {}); // awaited below; this only marks it handled
+    };
+
     while (true) {
       let frame: unknown;
       onActivity();
@@ -144,15 +187,20 @@ export async function runSession(
       } catch (error) {
         // A payload that is not JSON still had a known length: framing holds, go on.
         if (!(error instanceof CloudError) || error.code !== "E_BAD_JSON") throw error;
+        await answered;
         await send(errorFrame(error));
         continue;
       }
-      if (frame === null) return;
+      if (frame === null) {
+        await answered;
+        return;
+      }
       let type: RequestType | undefined;
       try {
         const request = parseRequest(frame);
         type = request.t;
         if (type === "bye") {
+          await answered;
           await send({ t: "ok" });
           return;
         }
@@ -164,11 +212,19 @@ export async function runSession(
         }
         const handler = options.handlers[type] as Handler<typeof type> | undefined;
         if (!handler) throw new CloudError("E_UNKNOWN_TYPE", `Unsupported request "${type}"`);
+        const deferrable = type === "put" && request.t === "put" && request.mode === "inline";
+        if (!deferrable || inFlight >= MAX_DEFERRED) await answered;
         const payload = await handler(ctx, session, request as never, io);
-        if (payload !== null) await send({ t: "ok", ...payload });
+        if (payload instanceof Deferred) {
+          defer(payload.result);
+        } else {
+          await answered;
+          if (payload !== null) await send({ t: "ok", ...payload });
+        }
       } catch (error) {
         if (!(error instanceof CloudError)) throw error;
         if (FATAL_CODES.has(error.code)) throw error;
+        await answered;
         await send(errorFrame(error));
       }
     }

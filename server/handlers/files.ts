@@ -8,11 +8,21 @@
 
 import { CloudError } from "../../protocol/errors.ts";
 import { coalesce } from "../../protocol/frame.ts";
-import type { Entry } from "../../protocol/messages.ts";
-import type { HandlerTable, ServerContext, Session, SessionIo } from "../context.ts";
+import type { Entry, RequestOf } from "../../protocol/messages.ts";
+import {
+  Deferred,
+  type HandlerTable,
+  type ServerContext,
+  type Session,
+  type SessionIo,
+} from "../context.ts";
 import { isWithin, joinPath, validatePath } from "../names.ts";
 import type { StoredObject } from "../storage.ts";
 import { KeyedMutex } from "../mutex.ts";
+
+/** Bytes of entries in one `ls` page (a frame holds 64 KiB). */
+const LS_PAGE_BYTES = 48 * 1024;
+const encoder = new TextEncoder();
 
 /** Serialises commit-and-record per (user, path) so disk and database agree. */
 const pathLocks = new KeyedMutex();
@@ -45,11 +55,12 @@ async function usedBytes(ctx: ServerContext, userId: number): Promise<number> {
 /** Checks size limits before any byte is accepted. */
 async function checkLimits(
   ctx: ServerContext,
-  userId: number,
+  session: Session,
   path: string,
   size: number,
   alreadyHeld: number,
 ): Promise<void> {
+  const userId = session.userId!;
   const max = ctx.limits.maxFileSize;
   if (max !== null && size > max) {
     throw new CloudError("E_TOO_LARGE", `File of ${size} bytes exceeds the maximum of ${max}`);
@@ -57,7 +68,7 @@ async function checkLimits(
   const quota = await quotaOf(ctx, userId);
   if (quota === null) return;
   const existing = await ctx.store.getFile(userId, path);
-  const used = await usedBytes(ctx, userId);
+  const used = (await usedBytes(ctx, userId)) + session.pendingBytes;
   const after = used - alreadyHeld - (existing?.size ?? 0) + size;
   if (after > quota) {
     throw new CloudError(
@@ -67,71 +78,120 @@ async function checkLimits(
   }
 }
 
-async function put(
+type PutRequest = RequestOf<"put">;
+
+/** Reads exactly `length` body bytes into memory (inline uploads are at most 1 MiB). */
+async function readBody(io: SessionIo, length: number): Promise<Uint8Array> {
+  const bytes = new Uint8Array(length);
+  let at = 0;
+  for await (const chunk of io.reader.body(length)) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  return bytes;
+}
+
+/** Stores an upload whose bytes are at hand, then records it. */
+async function store(
   ctx: ServerContext,
   session: Session,
-  request: {
-    path: string;
-    size: number;
-    sha256: string;
-    overwrite: boolean;
-    mode: "inline" | "resumable";
-    mtime?: number | undefined;
-  },
-  io: SessionIo,
+  userId: number,
+  path: string,
+  request: PutRequest,
+  resumable: boolean,
+  /** Called once the storage knows the offset it holds; returns the bytes from there. */
+  source: (offset: number) => Promise<ReadableStream<Uint8Array>>,
 ) {
-  const userId = session.userId!;
-  const inline = request.mode === "inline";
-  let bodyStarted = false;
+  const upload = await ctx.storage.openUpload(userId, {
+    path,
+    size: request.size,
+    sha256: request.sha256,
+    overwrite: request.overwrite,
+    resumable,
+    ...(request.mtime !== undefined ? { modified: new Date(request.mtime) } : {}),
+  });
   try {
-    if (inline && request.size > ctx.limits.maxInlineBytes) {
+    if (upload.offset > 0) {
+      // The partial already counts toward the quota; check the rest fits.
+      await checkLimits(ctx, session, path, request.size, upload.offset);
+    }
+    await upload.write(await source(upload.offset));
+    const object = await pathLocks.run(lockKey(userId, path), async () => {
+      const committed = await upload.commit();
+      await ctx.store.putFile({
+        userId,
+        path,
+        size: request.size,
+        sha256: request.sha256,
+        modified: committed.modified,
+      });
+      return committed;
+    });
+    ctx.log.event("put", { user: session.email, path, size: request.size });
+    return { entry: toEntry(object, request.sha256) };
+  } finally {
+    await upload.close();
+  }
+}
+
+/**
+ * An inline upload: checks, then reads its body (always, so the framing holds), then
+ * stores it in the background while the session reads the next request.
+ */
+async function putInline(
+  ctx: ServerContext,
+  session: Session,
+  request: PutRequest,
+  io: SessionIo,
+): Promise<Deferred> {
+  const userId = session.userId!;
+  let path: string;
+  try {
+    if (request.size > ctx.limits.maxInlineBytes) {
       throw new CloudError("E_BAD_MESSAGE", "Inline uploads are limited to 1 MiB; use resumable");
     }
-    const path = validatePath(request.path);
-    await checkLimits(ctx, userId, path, request.size, 0);
-    const upload = await ctx.storage.openUpload(userId, {
-      path,
-      size: request.size,
-      sha256: request.sha256,
-      overwrite: request.overwrite,
-      resumable: !inline,
-      ...(request.mtime !== undefined ? { modified: new Date(request.mtime) } : {}),
-    });
-    try {
-      if (upload.offset > 0) {
-        // The partial already counts toward the quota; check the rest fits.
-        await checkLimits(ctx, userId, path, request.size, upload.offset);
-      }
-      if (!inline) await io.writer.writeFrame({ t: "ready", offset: upload.offset });
+    path = validatePath(request.path);
+    await checkLimits(ctx, session, path, request.size, 0);
+  } catch (error) {
+    await io.reader.skip(request.size);
+    throw error;
+  }
+  const bytes = await readBody(io, request.size);
+  session.pendingBytes += bytes.length;
+  const result = store(
+    ctx,
+    session,
+    userId,
+    path,
+    request,
+    false,
+    () => Promise.resolve(ReadableStream.from([bytes])),
+  ).finally(() => {
+    session.pendingBytes -= bytes.length;
+  });
+  return new Deferred(result);
+}
+
+/** A resumable upload: `ready` with the offset held, then the rest of the bytes. */
+async function putResumable(
+  ctx: ServerContext,
+  session: Session,
+  request: PutRequest,
+  io: SessionIo,
+) {
+  const path = validatePath(request.path);
+  await checkLimits(ctx, session, path, request.size, 0);
+  let bodyStarted = false;
+  try {
+    return await store(ctx, session, session.userId!, path, request, true, async (offset) => {
+      await io.writer.writeFrame({ t: "ready", offset });
       bodyStarted = true;
-      const length = request.size - (inline ? 0 : upload.offset);
-      await upload.write(io.reader.body(length).pipeThrough(coalesce()));
-      const object = await pathLocks.run(lockKey(userId, path), async () => {
-        const committed = await upload.commit();
-        await ctx.store.putFile({
-          userId,
-          path,
-          size: request.size,
-          sha256: request.sha256,
-          modified: committed.modified,
-        });
-        return committed;
-      });
-      ctx.log.event("put", { user: session.email, path, size: request.size });
-      return { entry: toEntry(object, request.sha256) };
-    } catch (error) {
-      // A full disk is a broken upload, not an interrupted one: keeping the partial would
-      // keep the disk full (the database too, when it lives in the data folder) for 24 h.
-      if (error instanceof CloudError && error.code === "E_NO_SPACE") await upload.abort();
-      throw error;
-    } finally {
-      await upload.close();
-    }
+      return io.reader.body(request.size - offset).pipeThrough(coalesce());
+    });
   } catch (error) {
     if (error instanceof CloudError && error.code === "E_BAD_FRAME") throw error;
-    // Keep the framing: the rest of an inline body (or of a started one) is discarded.
-    if (inline && !bodyStarted) await io.reader.skip(request.size);
-    else if (bodyStarted) await io.reader.discardBody();
+    // Keep the framing: discard what is left of a started body.
+    if (bodyStarted) await io.reader.discardBody();
     throw error;
   }
 }
@@ -149,15 +209,30 @@ export const fileHandlers: HandlerTable = {
   ls: async (ctx, session, request) => {
     const userId = session.userId!;
     const dir = validatePath(request.path, { allowRoot: true });
-    const objects = await ctx.storage.list(userId, dir);
+    const after = request.after;
+    const objects = (await ctx.storage.list(userId, dir))
+      .filter((o) => after === undefined || o.name > after)
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const records = new Map(
       (await ctx.store.listFiles(userId, dir)).map((r) => [r.path, r.sha256]),
     );
-    const entries = objects.map((o) => toEntry(o, records.get(joinPath(dir, o.name)) ?? null));
-    return { path: dir, entries };
+    // One page must fit a control frame: stop well below the 64 KiB cap.
+    const entries: Entry[] = [];
+    let bytes = 0;
+    for (const object of objects) {
+      const entry = toEntry(object, records.get(joinPath(dir, object.name)) ?? null);
+      bytes += encoder.encode(JSON.stringify(entry)).length + 1;
+      if (bytes > LS_PAGE_BYTES && entries.length > 0) break;
+      entries.push(entry);
+    }
+    const next = entries.length < objects.length ? entries[entries.length - 1]!.name : null;
+    return { path: dir, entries, next };
   },
 
-  put: (ctx, session, request, io) => put(ctx, session, request, io),
+  put: (ctx, session, request, io) =>
+    request.mode === "inline"
+      ? putInline(ctx, session, request, io)
+      : putResumable(ctx, session, request, io),
 
   get: async (ctx, session, request, io) => {
     const userId = session.userId!;
