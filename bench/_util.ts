@@ -60,6 +60,19 @@ export async function readMemory(pid: number): Promise<{ rss: number; hwm: numbe
   }
 }
 
+/** CPU time (user + system) a process has used so far, in seconds; NaN once it is gone. */
+export async function cpuSeconds(pid: number): Promise<number> {
+  try {
+    const text = await Deno.readTextFile(`/proc/${pid}/stat`);
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return ticks / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return NaN;
+  }
+}
+
 /**
  * Resets the kernel's peak-RSS counter (VmHWM) of `pid` by writing 5 to
  * /proc/PID/clear_refs (Linux 4.0+, own processes or root). False where not allowed.

@@ -39,6 +39,7 @@ import { ensureSshd, PrivateSshd } from "./_sftp.ts";
 import { makeCertificate, rawTlsOnce } from "./_tls.ts";
 import {
   countFiles,
+  cpuSeconds,
   filesPerSecond,
   mbPerSecond,
   PeakSampler,
@@ -207,34 +208,47 @@ function samplesOf(results: BenchResults, system: System, scenario: Scenario): S
 
 // --- raw TLS -----------------------------------------------------------------------------
 
-async function benchTls(fx: Fixture, o: Options, results: BenchResults): Promise<void> {
+/** One system's measurements: `run(n)` measures every scenario once; `close()` cleans up. */
+interface Runner {
+  run(run: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function tlsRunner(fx: Fixture, o: Options, results: BenchResults): Promise<Runner> {
   const pem = await makeCertificate(fx.tmp);
   results.notes.push(
     "Raw TLS: `openssl s_server -tls1_3` → `wc -c` receiving the same file from " +
       "`openssl s_client -tls1_3 -nocommands` (ECDSA P-256, OpenSSL's default TLS 1.3 suite), " +
       "one direction, timed from the client's start until the receiver has every byte.",
   );
-  for (let run = 1; run <= o.runs; run++) {
-    await settle();
-    const ms = await rawTlsOnce(fx.bigFile, o.bigSize, pem);
-    samplesOf(results, "tls", "upBig").wallMs.push(ms);
-    log(`run ${run}/${o.runs}: raw TLS ${formatSize(o.bigSize)}: ${describe("upBig", ms, o)}`);
-  }
+  return {
+    async run(run) {
+      await settle();
+      const ms = await rawTlsOnce(fx.bigFile, o.bigSize, pem);
+      samplesOf(results, "tls", "upBig").wallMs.push(ms);
+      log(`run ${run}/${o.runs}: raw TLS ${formatSize(o.bigSize)}: ${describe("upBig", ms, o)}`);
+    },
+    async close() {},
+  };
 }
 
 // --- sftp --------------------------------------------------------------------------------
 
-async function benchSftp(fx: Fixture, o: Options, results: BenchResults): Promise<void> {
+async function sftpRunner(
+  fx: Fixture,
+  o: Options,
+  results: BenchResults,
+): Promise<Runner | null> {
   const reason = await ensureSshd(o.install, log);
   if (reason) {
     log(`sftp reference skipped: ${reason}`);
     results.notes.push(`sftp was not measured: ${reason}.`);
-    return;
+    return null;
   }
   const sshd = await PrivateSshd.start(join(fx.tmp, "sshd"), log);
+  const remote = join(fx.tmp, "sftp-remote");
+  const local = join(fx.tmp, "sftp-local");
   try {
-    const remote = join(fx.tmp, "sftp-remote");
-    const local = join(fx.tmp, "sftp-local");
     await Deno.mkdir(remote);
     await Deno.mkdir(local);
     const cipher = await sshd.describeCipher();
@@ -243,61 +257,70 @@ async function benchSftp(fx: Fixture, o: Options, results: BenchResults): Promis
         `(pid ${sshd.pid} during the run) with Debian's sftp-server; \`put\`/\`get\` for the large ` +
         `file, \`put -r\`/\`get -r\` of the folder for the small ones; no fsync.`,
     );
-    for (let run = 1; run <= o.runs; run++) {
-      const say = (scenario: Scenario, label: string, ms: number) => {
-        samplesOf(results, "sftp", scenario).wallMs.push(ms);
-        log(`run ${run}/${o.runs}: sftp ${label}: ${describe(scenario, ms, o)}`);
-      };
-      await settle();
-      (results.baselineMs.sftp ??= []).push((await sshd.batch(["pwd"])).ms);
-
-      const remoteBig = join(remote, "big.bin");
-      const localBig = join(local, "big.bin");
-      await settle();
-      say(
-        "upBig",
-        `upload ${formatSize(o.bigSize)}`,
-        (await sshd.batch([`put ${fx.bigFile} ${remoteBig}`])).ms,
-      );
-      await settle();
-      say(
-        "downBig",
-        `download ${formatSize(o.bigSize)}`,
-        (await sshd.batch([`get ${remoteBig} ${localBig}`])).ms,
-      );
-      await verifyBig(localBig, fx, o, run === 1, "sftp");
-      await removeIfExists(localBig);
-      await removeIfExists(remoteBig);
-
-      const remoteSmall = join(remote, "small");
-      const localSmall = join(local, "small");
-      await settle();
-      say(
-        "upSmall",
-        `upload ${o.smallCount} files`,
-        (await sshd.batch([`put -r ${fx.smallDir} ${remoteSmall}`])).ms,
-      );
-      await settle();
-      say(
-        "downSmall",
-        `download ${o.smallCount} files`,
-        (await sshd.batch([`get -r ${remoteSmall} ${localSmall}`])).ms,
-      );
-      await verifySmall(localSmall, o, "sftp");
-      await removeIfExists(localSmall);
-      await removeIfExists(remoteSmall);
-    }
   } catch (error) {
-    const text = await sshd.readLog();
-    throw new Error(`${(error as Error).message}\nsshd log:\n${text.slice(-2000)}`);
-  } finally {
     await sshd.stop();
+    throw error;
   }
+  const runOnce = async (run: number) => {
+    const say = (scenario: Scenario, label: string, ms: number) => {
+      samplesOf(results, "sftp", scenario).wallMs.push(ms);
+      log(`run ${run}/${o.runs}: sftp ${label}: ${describe(scenario, ms, o)}`);
+    };
+    await settle();
+    (results.baselineMs.sftp ??= []).push((await sshd.batch(["pwd"])).ms);
+
+    const remoteBig = join(remote, "big.bin");
+    const localBig = join(local, "big.bin");
+    await settle();
+    say(
+      "upBig",
+      `upload ${formatSize(o.bigSize)}`,
+      (await sshd.batch([`put ${fx.bigFile} ${remoteBig}`])).ms,
+    );
+    await settle();
+    say(
+      "downBig",
+      `download ${formatSize(o.bigSize)}`,
+      (await sshd.batch([`get ${remoteBig} ${localBig}`])).ms,
+    );
+    await verifyBig(localBig, fx, o, run === 1, "sftp");
+    await removeIfExists(localBig);
+    await removeIfExists(remoteBig);
+
+    const remoteSmall = join(remote, "small");
+    const localSmall = join(local, "small");
+    await settle();
+    say(
+      "upSmall",
+      `upload ${o.smallCount} files`,
+      (await sshd.batch([`put -r ${fx.smallDir} ${remoteSmall}`])).ms,
+    );
+    await settle();
+    say(
+      "downSmall",
+      `download ${o.smallCount} files`,
+      (await sshd.batch([`get -r ${remoteSmall} ${localSmall}`])).ms,
+    );
+    await verifySmall(localSmall, o, "sftp");
+    await removeIfExists(localSmall);
+    await removeIfExists(remoteSmall);
+  };
+  return {
+    async run(run) {
+      try {
+        await runOnce(run);
+      } catch (error) {
+        const text = await sshd.readLog();
+        throw new Error(`${(error as Error).message}\nsshd log:\n${text.slice(-2000)}`);
+      }
+    },
+    close: () => sshd.stop(),
+  };
 }
 
 // --- cloud -------------------------------------------------------------------------------
 
-async function benchCloud(fx: Fixture, o: Options, results: BenchResults): Promise<void> {
+async function cloudRunner(fx: Fixture, o: Options, results: BenchResults): Promise<Runner> {
   const dataDir = join(fx.tmp, "cloud-data");
   const configDir = join(fx.tmp, "cloud-config");
   const email = "bench@example.com";
@@ -350,11 +373,14 @@ async function benchCloud(fx: Fixture, o: Options, results: BenchResults): Promi
       if (idle) (results.cloudIdleRss ??= []).push(idle.rss);
       await settle();
       const sampler = await PeakSampler.start(server.pid);
+      const cpuBefore = await cpuSeconds(server.pid);
       let timing;
+      let serverCpu = NaN;
       try {
         timing = await cli.run(command);
       } finally {
         const peak = await sampler.stop();
+        serverCpu = (await cpuSeconds(server.pid)) - cpuBefore;
         samplesOf(results, "cloud", scenario).serverPeak.push(peak);
       }
       const samples = samplesOf(results, "cloud", scenario);
@@ -366,35 +392,38 @@ async function benchCloud(fx: Fixture, o: Options, results: BenchResults): Promi
             ((idle?.rss ?? NaN) / 1e6).toFixed(0)
           } MB, ` +
           `peak ${(samples.serverPeak.at(-1)! / 1e6).toFixed(0)} MB; client peak ` +
-          `${(timing.peakRss / 1e6).toFixed(0)} MB`,
+          `${(timing.peakRss / 1e6).toFixed(0)} MB; server CPU ${serverCpu.toFixed(2)} s`,
       );
     });
   };
 
-  for (let run = 1; run <= o.runs; run++) {
-    await measure(run, "upBig", `upload ${formatSize(o.bigSize)}`, ["put", fx.bigFile]);
-    const bigOut = join(local, "big");
-    await Deno.mkdir(bigOut);
-    await measure(run, "downBig", `download ${formatSize(o.bigSize)}`, [
-      "get",
-      "big.bin",
-      "--out",
-      bigOut,
-    ]);
-    await verifyBig(join(bigOut, "big.bin"), fx, o, run === 1, "cloud");
-    await removeIfExists(bigOut);
+  return {
+    async run(run) {
+      await measure(run, "upBig", `upload ${formatSize(o.bigSize)}`, ["put", fx.bigFile]);
+      const bigOut = join(local, "big");
+      await Deno.mkdir(bigOut);
+      await measure(run, "downBig", `download ${formatSize(o.bigSize)}`, [
+        "get",
+        "big.bin",
+        "--out",
+        bigOut,
+      ]);
+      await verifyBig(join(bigOut, "big.bin"), fx, o, run === 1, "cloud");
+      await removeIfExists(bigOut);
 
-    await measure(run, "upSmall", `upload ${o.smallCount} files`, ["put", fx.smallDir]);
-    const smallOut = join(local, "small");
-    await Deno.mkdir(smallOut);
-    await measure(run, "downSmall", `download ${o.smallCount} files`, getSmallArgs(smallOut));
-    await verifySmall(smallOut, o, "cloud");
-    await removeIfExists(smallOut);
-    await withServer(async (cli) => {
-      await cli.run(["rm", "big.bin"]);
-      await cli.run(["rm", "-r", "small"]);
-    });
-  }
+      await measure(run, "upSmall", `upload ${o.smallCount} files`, ["put", fx.smallDir]);
+      const smallOut = join(local, "small");
+      await Deno.mkdir(smallOut);
+      await measure(run, "downSmall", `download ${o.smallCount} files`, getSmallArgs(smallOut));
+      await verifySmall(smallOut, o, "cloud");
+      await removeIfExists(smallOut);
+      await withServer(async (cli) => {
+        await cli.run(["rm", "big.bin"]);
+        await cli.run(["rm", "-r", "small"]);
+      });
+    },
+    async close() {},
+  };
 }
 
 // --- main --------------------------------------------------------------------------------
@@ -420,11 +449,23 @@ async function main(): Promise<number> {
   };
   try {
     const fx = await makeFixture(tmp, o);
-    // Interleaving would share the disk's writeback between systems; each system runs
-    // its runs back to back instead, with a `sync` before every measurement.
-    if (o.systems.includes("tls")) await benchTls(fx, o, results);
-    if (o.systems.includes("sftp")) await benchSftp(fx, o, results);
-    if (o.systems.includes("cloud")) await benchCloud(fx, o, results);
+    const runners: Runner[] = [];
+    try {
+      if (o.systems.includes("tls")) runners.push(await tlsRunner(fx, o, results));
+      if (o.systems.includes("sftp")) {
+        const sftp = await sftpRunner(fx, o, results);
+        if (sftp) runners.push(sftp);
+      }
+      if (o.systems.includes("cloud")) runners.push(await cloudRunner(fx, o, results));
+      // Runs interleave the systems, so that load from elsewhere on the machine falls on
+      // all of them alike; a `sync` before every measurement keeps one's writeback out of
+      // the next.
+      for (let run = 1; run <= o.runs; run++) {
+        for (const runner of runners) await runner.run(run);
+      }
+    } finally {
+      for (const runner of runners) await runner.close();
+    }
   } finally {
     if (o.keep) log(`bench: kept ${tmp}`);
     else await removeIfExists(tmp);

@@ -12,7 +12,7 @@ import type { CloudClient } from "./client.ts";
 import type { Command, CommandIo } from "./io.ts";
 import { type ConnectOptions, getEmail, getPassword, UsageError } from "./options.ts";
 import { terminalProgress } from "./progress.ts";
-import { downloadFile, uploadFiles, type UploadItem } from "./transfer.ts";
+import { downloadFiles, type DownloadItem, uploadFiles, type UploadItem } from "./transfer.ts";
 
 async function login(client: CloudClient, options: ConnectOptions): Promise<void> {
   await client.login(await getEmail(options), await getPassword(options));
@@ -121,25 +121,46 @@ export const fileCommands: Record<string, Command> = {
   },
 
   get: async (client, args, options, io) => {
-    if (args.length === 0) throw new UsageError("get needs at least one remote file");
+    if (args.length === 0) throw new UsageError("get needs at least one remote file or folder");
     const outDir = options.out ?? ".";
     await login(client, options);
     const errors: CloudError[] = [];
-    const progress = terminalProgress();
-    for (const remote of args) {
-      const target = join(outDir, basename(remote));
+    const fail = (what: string, error: CloudError) => {
+      errors.push(error);
+      describeError(io, what, error);
+    };
+    // A folder comes down with everything in it, like `sftp get -r`.
+    const items: DownloadItem[] = [];
+    const expand = async (remote: string, target: string) => {
+      let entries: Entry[];
       try {
-        const result = await downloadFile(client, remote, target, {
-          overwrite: options.overwrite ?? false,
-          progress,
-        });
-        if (result.resumedAt > 0) io.err(`Resumed "${remote}" at byte ${result.resumedAt}`);
+        entries = await client.list(remote);
       } catch (error) {
-        if (!(error instanceof CloudError) || error.code === "E_BAD_FRAME") throw error;
-        errors.push(error);
-        describeError(io, remote, error);
+        if (!(error instanceof CloudError)) throw error;
+        if (error.code === "E_CONFLICT") items.push({ remote, target }); // a file
+        else fail(remote, error);
+        return;
       }
+      await Deno.mkdir(target, { recursive: true });
+      for (const entry of entries) {
+        const child = remoteJoin(remote, entry.name);
+        if (entry.type === "dir") await expand(child, join(target, entry.name));
+        else items.push({ remote: child, target: join(target, entry.name) });
+      }
+    };
+    for (const remote of args) {
+      const name = basename(remote.replace(/\/+$/, ""));
+      if (name === "") await expand("", outDir);
+      else await expand(remote, join(outDir, name));
     }
+    await downloadFiles(client, items, {
+      overwrite: options.overwrite ?? false,
+      progress: terminalProgress(),
+      onResult: (result) => {
+        if (!result.ok) fail(result.item, result.error);
+        else if (result.resumedAt) io.err(`Resumed "${result.item}" at byte ${result.resumedAt}`);
+      },
+    });
     return worstExit(errors);
   },
 

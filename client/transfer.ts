@@ -242,39 +242,75 @@ export interface DownloadOptions {
   keepPartial?: boolean;
 }
 
-/**
- * Downloads `remote` to the local file `target`: bytes go to a hidden partial file next
- * to it, are verified against the server's SHA-256, then renamed into place. An existing
- * partial of the same content resumes from its size. Never overwrites `target` unless
- * `overwrite`.
- */
-export async function downloadFile(
-  client: CloudClient,
+/** A download whose local side is checked and whose resume offset is known. */
+interface PreparedDownload {
+  remote: string;
+  target: string;
+  partial: string;
+  metaPath: string;
+  meta: PartialMeta | null;
+  offset: number;
+}
+
+/** Local checks before asking for bytes: the target, and a partial file to resume. */
+async function prepareDownload(
   remote: string,
   target: string,
-  options: DownloadOptions,
-): Promise<{ size: number; sha256: string; resumedAt: number }> {
-  if (!options.overwrite && (await sizeOf(target)) !== null) {
+  overwrite: boolean,
+): Promise<PreparedDownload> {
+  if (!overwrite && (await sizeOf(target)) !== null) {
     throw new CloudError("E_EXISTS", `"${target}" exists; use --overwrite to replace it`);
   }
-  const progress = options.progress ?? noProgress;
   const partial = partialPathFor(target);
   const metaPath = `${partial}.json`;
   const meta = await readMeta(metaPath);
   let offset = meta?.remote === remote ? (await sizeOf(partial)) ?? 0 : 0;
-  if (meta && meta.remote === remote && offset > meta.size) offset = 0;
+  if (meta && offset > meta.size) offset = 0;
+  return { remote, target, partial, metaPath, meta, offset };
+}
 
-  let data = await requestData(client, remote, offset);
-  if (offset > 0 && meta && data.sha256 !== meta.sha256) {
-    // The remote file changed since the partial was written: start over.
-    await client.reader.skip(data.length);
-    offset = 0;
-    data = await requestData(client, remote, 0);
+function sendGet(client: CloudClient, path: string, offset: number): Promise<void> {
+  return client.writer.writeFrame({ t: "get", path, offset });
+}
+
+async function readData(client: CloudClient): Promise<ResponseOf<"data">> {
+  const response = await client.readResponse();
+  if (response.t !== "data") {
+    throw new CloudError("E_BAD_MESSAGE", `Expected data, server sent "${response.t}"`);
   }
-  await Deno.writeTextFile(
-    metaPath,
-    JSON.stringify({ remote, sha256: data.sha256, size: data.size } satisfies PartialMeta),
-  );
+  return response;
+}
+
+/** The outcome of receiving one body. */
+type Received =
+  | { ok: true; size: number; sha256: string; resumedAt: number }
+  | { ok: false; restart: true };
+
+/**
+ * Receives the body announced by `data` into the partial file, verifies it and renames it
+ * into place. When a resumed partial belongs to an older version of the remote file, the
+ * body is skipped and `restart` asks the caller to fetch it again from offset 0.
+ */
+async function receiveDownload(
+  client: CloudClient,
+  prepared: PreparedDownload,
+  data: ResponseOf<"data">,
+  options: DownloadOptions,
+): Promise<Received> {
+  const { remote, target, partial, metaPath, meta, offset } = prepared;
+  if (offset > 0 && meta && data.sha256 !== meta.sha256) {
+    await client.reader.skip(data.length);
+    await Deno.remove(metaPath).catch(() => {});
+    return { ok: false, restart: true };
+  }
+  const progress = options.progress ?? noProgress;
+  if (data.size > INLINE_LIMIT) {
+    // Only big downloads are worth resuming: remember what the partial file belongs to.
+    await Deno.writeTextFile(
+      metaPath,
+      JSON.stringify({ remote, sha256: data.sha256, size: data.size } satisfies PartialMeta),
+    );
+  }
   const cleanup = async () => {
     await Deno.remove(partial).catch(() => {});
     await Deno.remove(metaPath).catch(() => {});
@@ -312,15 +348,17 @@ export async function downloadFile(
       }),
       options.signal ? { signal: options.signal } : {},
     );
-    await file.sync();
     completed = true;
   } finally {
     progress.stop();
     file.close();
     if (!completed && options.keepPartial === false) await cleanup();
+    // A local failure (disk full, say) leaves body bytes on the wire: drop them so the
+    // connection can go on. (An abort closes the connection instead.)
+    if (!completed && !options.signal?.aborted) await client.reader.discardBody();
   }
   const actual = hash.digest("hex");
-  if (actual !== data.sha256 || (await sizeOf(partial)) !== data.size) {
+  if (actual !== data.sha256 || offset + data.length !== data.size) {
     await cleanup();
     throw new CloudError(
       "E_INTEGRITY",
@@ -334,17 +372,105 @@ export async function downloadFile(
     );
   }
   await Deno.rename(partial, target);
-  await Deno.remove(metaPath).catch(() => {});
+  if (data.size > INLINE_LIMIT) await Deno.remove(metaPath).catch(() => {});
   const modified = new Date(data.modified);
   await Deno.utime(target, modified, modified).catch(() => {});
-  return { size: data.size, sha256: data.sha256, resumedAt: offset };
+  return { ok: true, size: data.size, sha256: data.sha256, resumedAt: offset };
 }
 
-async function requestData(client: CloudClient, path: string, offset: number) {
-  await client.writer.writeFrame({ t: "get", path, offset });
-  const response = await client.readResponse();
-  if (response.t !== "data") {
-    throw new CloudError("E_BAD_MESSAGE", `Expected data, server sent "${response.t}"`);
+/**
+ * Downloads `remote` to the local file `target`: bytes go to a hidden partial file next
+ * to it, are verified against the server's SHA-256, then renamed into place. An existing
+ * partial of the same content resumes from its size. Never overwrites `target` unless
+ * `overwrite`.
+ */
+export async function downloadFile(
+  client: CloudClient,
+  remote: string,
+  target: string,
+  options: DownloadOptions,
+): Promise<{ size: number; sha256: string; resumedAt: number }> {
+  let prepared = await prepareDownload(remote, target, options.overwrite);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    await sendGet(client, remote, prepared.offset);
+    const received = await receiveDownload(client, prepared, await readData(client), options);
+    if (received.ok) return received;
+    // The remote file changed since the partial was written: start over.
+    prepared = { ...prepared, meta: null, offset: 0 };
   }
-  return response;
+  throw new CloudError("E_INTEGRITY", `"${remote}" keeps changing while it is downloaded`);
+}
+
+/** One file to download. */
+export interface DownloadItem {
+  remote: string;
+  target: string;
+}
+
+/** How many `get` requests may be in flight before their answers are read. */
+const GET_PIPELINE_DEPTH = 16;
+
+/**
+ * Downloads files in order, pipelining the requests (up to 16 ahead) so that many small
+ * files do not each wait a round trip. Per-file failures are reported and the rest go on;
+ * a broken connection throws.
+ */
+export async function downloadFiles(
+  client: CloudClient,
+  items: DownloadItem[],
+  options: DownloadOptions & { onResult?: (result: TransferResult) => void },
+): Promise<TransferResult[]> {
+  const results: TransferResult[] = [];
+  const report = (result: TransferResult) => {
+    results.push(result);
+    options.onResult?.(result);
+  };
+  const asked: PreparedDownload[] = [];
+  const restarts: PreparedDownload[] = [];
+  let next = 0;
+  const askMore = async () => {
+    while (next < items.length && asked.length < GET_PIPELINE_DEPTH) {
+      const item = items[next++]!;
+      try {
+        const prepared = await prepareDownload(item.remote, item.target, options.overwrite);
+        await sendGet(client, prepared.remote, prepared.offset);
+        asked.push(prepared);
+      } catch (error) {
+        if (!(error instanceof CloudError)) throw error;
+        report({ item: item.remote, ok: false, error });
+      }
+    }
+  };
+  await askMore();
+  while (asked.length > 0) {
+    const prepared = asked.shift()!;
+    try {
+      const received = await receiveDownload(client, prepared, await readData(client), options);
+      if (received.ok) {
+        report({
+          item: prepared.remote,
+          ok: true,
+          ...(received.resumedAt > 0 ? { resumedAt: received.resumedAt } : {}),
+        });
+      } else {
+        restarts.push({ ...prepared, meta: null, offset: 0 });
+      }
+    } catch (error) {
+      if (!(error instanceof CloudError) || error.code === "E_BAD_FRAME") throw error;
+      report({ item: prepared.remote, ok: false, error });
+    }
+    await askMore();
+  }
+  for (const prepared of restarts) {
+    try {
+      await sendGet(client, prepared.remote, 0);
+      const received = await receiveDownload(client, prepared, await readData(client), options);
+      if (received.ok) report({ item: prepared.remote, ok: true });
+      else throw new CloudError("E_INTEGRITY", `"${prepared.remote}" keeps changing`);
+    } catch (error) {
+      if (!(error instanceof CloudError) || error.code === "E_BAD_FRAME") throw error;
+      report({ item: prepared.remote, ok: false, error });
+    }
+  }
+  return results;
 }

@@ -129,6 +129,11 @@ async function store(
     });
     ctx.log.event("put", { user: session.email, path, size: request.size });
     return { entry: toEntry(object, request.sha256) };
+  } catch (error) {
+    // A full disk is a broken upload, not an interrupted one: keeping the partial would
+    // keep the disk full (the database too, when it lives in the data folder) for 24 h.
+    if (error instanceof CloudError && error.code === "E_NO_SPACE") await upload.abort();
+    throw error;
   } finally {
     await upload.close();
   }

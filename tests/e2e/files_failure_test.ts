@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { backends, e2eTest, type Fixture, GOOD_PASSWORD, ServerProcess } from "./_harness.ts";
+import { backends, e2eTest, Fixture, GOOD_PASSWORD, ServerProcess } from "./_harness.ts";
 import {
   asAt,
   exists,
@@ -258,19 +258,28 @@ e2eTest(
     await registerAda(f);
     const young = randomBytes(3 * MIB);
     const old = randomBytes(3 * MIB);
-    for (const [path, bytes] of [["young.bin", young], ["old.bin", old]] as const) {
+    const parts = async () =>
+      (await tmpFiles(f.server.dataDir)).filter((e) => e.path.endsWith(".part"));
+    for (
+      const [i, [path, bytes]] of ([["young.bin", young], ["old.bin", old]] as const).entries()
+    ) {
       const raw = await RawClient.login(f.server, ADA, GOOD_PASSWORD);
       const ready = await raw.putResumable(path, bytes, { sendBytes: MIB });
       assert.deepEqual(ready, { t: "ready", offset: 0 });
-      raw.close();
+      // Drop the connection once the server holds the bytes sent (see the ignored test below).
+      await waitFor(`the server to hold 1 MiB of ${path}`, async () => {
+        const held = await parts();
+        return held.length === i + 1 && held.every((p) => p.size === MIB);
+      });
+      await raw.close();
     }
-    const tmp = join(f.server.dataDir, "tmp");
-    // The server keeps what it received once it sees the connection end.
-    const partials = await waitFor("two partials of 1 MiB", async () => {
-      const parts = (await tmpFiles(f.server.dataDir)).filter((e) => e.path.endsWith(".part"));
-      return parts.length === 2 && parts.every((p) => p.size === MIB) ? parts : null;
-    });
+    const partials = await parts();
+    await waitFor(
+      "the server to see both uploads cut short",
+      () => f.server.lines.filter((l) => /protocol_error .*code=E_BAD_FRAME/.test(l)).length === 2,
+    );
     // Which partial is which: its meta file names the path (storage_local.ts).
+    const tmp = join(f.server.dataDir, "tmp");
     const byName = new Map<string, string>();
     for (const part of partials) {
       const meta = join(tmp, part.path.replace(/\.part$/, ".json"));
@@ -331,6 +340,46 @@ e2eTest(
     }
   },
 );
+
+// Known bug, found by this suite: with the node:tls listener (server/listener.ts), a client
+// whose FIN arrives while the server applies backpressure (the bytes sent, then an
+// immediate close) is never noticed: the socket emits neither "end" nor "close", the
+// session hangs until the stall watchdog (the 10-minute idle limit), holds one of the
+// per-address connection slots, and a graceful stop waits its whole 10 s grace. The same
+// session over Deno.listenTls notices at once. Un-ignore when the listener is fixed.
+for (const backend of backends().slice(0, 1)) {
+  Deno.test({
+    name: `a client that disconnects mid-upload ends its session at once [${backend.name}]`,
+    ignore: true,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: async () => {
+      const f = await Fixture.start(backend);
+      try {
+        await registerAda(f);
+        const raw = await RawClient.login(f.server, ADA, GOOD_PASSWORD);
+        const bytes = randomBytes(3 * MIB);
+        assert.deepEqual(await raw.putResumable("cut.bin", bytes, { sendBytes: MIB }), {
+          t: "ready",
+          offset: 0,
+        });
+        await raw.close();
+        await waitFor(
+          "the server to see the upload cut short",
+          () => f.server.lines.some((l) => /protocol_error .*code=E_BAD_FRAME/.test(l)),
+          {
+            timeoutMs: 5000,
+          },
+        );
+        const started = performance.now();
+        assert.equal(await f.server.stop(), 0);
+        assert.ok(performance.now() - started < 5000, "no session left to wait for");
+      } finally {
+        await f.close();
+      }
+    },
+  });
+}
 
 /** Mounts a tmpfs of `size` at a new temp dir, or returns why it cannot. */
 async function mountTmpfs(size: string): Promise<{ dir: string } | { why: string }> {
