@@ -171,6 +171,20 @@ export function buildProgram(result: { exitCode: number }): Command {
   return program;
 }
 
+/** Errors of this machine's file system: the user's to fix, not bugs. */
+function isLocalIoError(error: unknown): boolean {
+  const kinds = [
+    Deno.errors.NotFound,
+    Deno.errors.PermissionDenied,
+    Deno.errors.AlreadyExists,
+    Deno.errors.IsADirectory,
+    Deno.errors.NotADirectory,
+    Deno.errors.FilesystemLoop,
+  ];
+  return kinds.some((kind) => error instanceof kind) ||
+    (error instanceof Error && /No space left on device|os error 28/.test(error.message));
+}
+
 /** Runs the CLI and returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   const result = { exitCode: 0 };
@@ -191,6 +205,10 @@ export async function main(args: string[]): Promise<number> {
     if (error instanceof CloudError) {
       console.error(`cloud: ${error.message}`);
       return error.exitCode;
+    }
+    if (isLocalIoError(error)) {
+      console.error(`cloud: ${(error as Error).message}`);
+      return EXIT.ERROR;
     }
     if (error instanceof Error && error.name === "ExitPromptError") {
       return 130;
