@@ -27,6 +27,8 @@ export interface Samples {
   serverPeak: number[];
   /** Client peak RSS of each run, bytes (sampled). */
   clientPeak: number[];
+  /** CPU time the server used during each run, seconds (ours only). */
+  serverCpu: number[];
 }
 
 /** Everything measured in one benchmark run. */
@@ -45,13 +47,15 @@ export interface BenchResults {
   elapsedMs: number;
   /** RSS of the freshly started server after one `ls`, bytes, per start. */
   cloudIdleRss?: number[];
+  /** The code measured: commit, and whether the work tree had changes. */
+  revision: string;
   /** Load averages (1, 5, 15 min) when the benchmark started and ended. */
   load: { start: string; end: string };
 }
 
 /** An empty sample set. */
 export function newSamples(): Samples {
-  return { wallMs: [], serverPeak: [], clientPeak: [] };
+  return { wallMs: [], serverPeak: [], clientPeak: [], serverCpu: [] };
 }
 
 /** Machine facts for the report. */
@@ -76,7 +80,7 @@ export async function machineInfo(): Promise<MachineInfo> {
     ramBytes: totalmem(),
     kernel: `${Deno.build.os} ${Deno.osRelease()} ${Deno.build.arch}`,
     deno: Deno.version.deno,
-    openssl: await firstLine("openssl", ["version"]),
+    openssl: (await firstLine("openssl", ["version"])).replace(/ \(Library:.*\)$/, ""),
     openssh: await firstLine("ssh", ["-V"]),
   };
 }
@@ -101,7 +105,8 @@ export function figure(results: BenchResults, system: System, scenario: Scenario
   if (!samples || samples.wallMs.length === 0) return null;
   const wall = median(samples.wallMs);
   const base = median(results.baselineMs[system] ?? []);
-  const net = Number.isNaN(base) ? wall : Math.max(1, wall - base);
+  // A transfer shorter than a tenth of the command is lost in the start-up's noise.
+  const net = Number.isNaN(base) ? wall : wall - base >= wall / 10 ? wall - base : NaN;
   if (scenario === "upBig" || scenario === "downBig") {
     return {
       whole: mbPerSecond(results.bigSize, wall),
@@ -126,6 +131,10 @@ function mb(bytes: number | undefined): string {
   return `${(bytes / 1e6).toFixed(0)} MB`;
 }
 
+function seconds(value: number): string {
+  return Number.isNaN(value) ? "—" : `${value.toFixed(2)} s`;
+}
+
 function maxOf(values: number[] | undefined): number | undefined {
   return values && values.length > 0 ? Math.max(...values) : undefined;
 }
@@ -141,6 +150,13 @@ export interface TargetCheck {
   metWhole: boolean | null;
 }
 
+/** `a >= b`, or null when either is missing or not a number. */
+function atLeast(a: number | null | undefined, b: number | null | undefined): boolean | null {
+  if (a === null || a === undefined || b === null || b === undefined) return null;
+  if (Number.isNaN(a) || Number.isNaN(b)) return null;
+  return a >= b;
+}
+
 /** Evaluates the targets of issue 3. */
 export function checkTargets(results: BenchResults): TargetCheck[] {
   const checks: TargetCheck[] = [];
@@ -154,8 +170,8 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
       transfer: ours && sftp
         ? `${rate(ours.transfer, "MB/s")} vs ${rate(sftp.transfer, "MB/s")}`
         : "not measured",
-      met: ours && sftp ? ours.transfer >= sftp.transfer : null,
-      metWhole: ours && sftp ? ours.whole >= sftp.whole : null,
+      met: atLeast(ours?.transfer, sftp?.transfer),
+      metWhole: atLeast(ours?.whole, sftp?.whole),
     });
     checks.push({
       target: `${what}: at least half the raw TLS figure`,
@@ -164,8 +180,8 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
           rate(tls.whole, "MB/s")
         })`
         : "not measured",
-      met: ours && tls ? ours.transfer >= tls.whole / 2 : null,
-      metWhole: ours && tls ? ours.whole >= tls.whole / 2 : null,
+      met: atLeast(ours?.transfer, tls && tls.whole / 2),
+      metWhole: atLeast(ours?.whole, tls && tls.whole / 2),
     });
   }
   for (const scenario of ["upSmall", "downSmall"] as const) {
@@ -178,8 +194,8 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
         ? `${rate(ours.transfer, "files/s")} vs ${rate(3 * sftp.transfer, "files/s")} ` +
           `(3 × ${rate(sftp.transfer, "files/s")})`
         : "not measured",
-      met: ours && sftp ? ours.transfer >= 3 * sftp.transfer : null,
-      metWhole: ours && sftp ? ours.whole >= 3 * sftp.whole : null,
+      met: atLeast(ours?.transfer, sftp && 3 * sftp.transfer),
+      metWhole: atLeast(ours?.whole, sftp && 3 * sftp.whole),
     });
   }
   const peaks = [
@@ -221,7 +237,7 @@ export function renderSection(results: BenchResults, machine: MachineInfo): stri
   lines.push(
     `Written by \`deno task bench\` (bench/run.ts) on ${
       results.startedAt.toISOString().replace("T", " ").slice(0, 19)
-    } UTC; ` +
+    } UTC for ${results.revision}; ` +
       `${results.runs} run${results.runs === 1 ? "" : "s"} per figure, medians; the whole ` +
       `benchmark took ${(results.elapsedMs / 60_000).toFixed(1)} min.`,
   );
@@ -231,14 +247,15 @@ export function renderSection(results: BenchResults, machine: MachineInfo): stri
       `${machine.kernel}; Deno ${machine.deno}; ${machine.openssl || "OpenSSL ?"}; ` +
       `${machine.openssh || "OpenSSH ?"}. Client and server on the same machine over 127.0.0.1, ` +
       `files in the page cache. MB/s = 10⁶ bytes/s. Load average (1/5/15 min) at the start ` +
-      `${results.load.start || "?"}, at the end ${results.load.end || "?"}.`,
+      `${results.load.start || "?"}, at the end ${results.load.end || "?"}: other work on the ` +
+      `machine shares its ${machine.cpus} cores, so compare figures of the same run.`,
   );
   lines.push("");
   lines.push(
     "| scenario | cloud | cloud, transfer only¹ | cloud server peak RSS² | cloud client peak RSS | " +
-      "sftp | sftp, transfer only¹ | raw TLS 1.3 (openssl) |",
+      "cloud server CPU³ | sftp | sftp, transfer only¹ | raw TLS 1.3 (openssl) |",
   );
-  lines.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  lines.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const [scenario, label] of rows) {
     const ours = figure(results, "cloud", scenario);
     const sftp = figure(results, "sftp", scenario);
@@ -249,6 +266,7 @@ export function renderSection(results: BenchResults, machine: MachineInfo): stri
         rate(ours?.transfer, ours?.unit ?? "")
       } | ` +
         `${mb(maxOf(cloudSamples?.serverPeak))} | ${mb(maxOf(cloudSamples?.clientPeak))} | ` +
+        `${seconds(median(cloudSamples?.serverCpu ?? []))} | ` +
         `${rate(sftp?.whole, sftp?.unit ?? "")} | ${rate(sftp?.transfer, sftp?.unit ?? "")} | ` +
         `${tls ? rate(tls.whole, "MB/s") : scenario === "downBig" ? "(same as upload)" : "—"} |`,
     );
@@ -259,14 +277,20 @@ export function renderSection(results: BenchResults, machine: MachineInfo): stri
       `is process start, connection, handshake and login: cloud \`connect … ls\` ` +
       `${Number.isNaN(baseCloud) ? "—" : `${baseCloud.toFixed(0)} ms`}, sftp \`-b\` with \`pwd\` ` +
       `${Number.isNaN(baseSftp) ? "—" : `${baseSftp.toFixed(0)} ms`}. ` +
-      `The cloud figures include the client's SHA-256 of each file (before an upload, after a ` +
-      `download) and the fsyncs of both ends; sftp does neither.`,
+      `The cloud figures include the SHA-256 of every file on both ends and the fsyncs of both ` +
+      `ends; sftp does neither.`,
   );
+  lines.push("");
   lines.push(
     `² Highest over the runs of the server process's VmHWM (peak resident set, reset before each ` +
       `transfer through /proc/PID/clear_refs) and of VmRSS sampled every 20 ms. The server is ` +
       `restarted before each transfer; freshly started, after one \`ls\`, it holds ` +
       `${mb(median(results.cloudIdleRss ?? []))} (median).`,
+  );
+  lines.push("");
+  lines.push(
+    `³ CPU time (user + system) of the server process during the transfer, median; the ` +
+      `client runs on the same ${machine.cpus} cores.`,
   );
   lines.push("");
   lines.push("Targets (issue 3), judged on the transfer-only figures, and on the whole commands:");

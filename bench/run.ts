@@ -142,6 +142,29 @@ async function settle(): Promise<void> {
   await timed("sync", []);
 }
 
+/** The commit measured, e.g. "commit 084f905" or "commit 084f905 + uncommitted changes". */
+async function revision(): Promise<string> {
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const git = async (args: string[]) => {
+    try {
+      const out = await new Deno.Command("git", {
+        args,
+        cwd: root,
+        stdout: "piped",
+        stderr: "null",
+      })
+        .output();
+      return out.success ? new TextDecoder().decode(out.stdout).trim() : null;
+    } catch {
+      return null;
+    }
+  };
+  const head = await git(["rev-parse", "--short", "HEAD"]);
+  if (head === null) return "an unknown revision";
+  const dirty = await git(["status", "--porcelain", "--untracked-files=no"]);
+  return `commit ${head}${dirty ? " + uncommitted changes" : ""}`;
+}
+
 /** The 1, 5 and 15 minute load averages. */
 async function loadAverage(): Promise<string> {
   const text = await Deno.readTextFile("/proc/loadavg").catch(() => "");
@@ -254,7 +277,7 @@ async function sftpRunner(
     const cipher = await sshd.describeCipher();
     results.notes.push(
       `sftp: OpenSSH's own defaults (${cipher}), a private \`sshd\` on 127.0.0.1 ` +
-        `(pid ${sshd.pid} during the run) with Debian's sftp-server; \`put\`/\`get\` for the large ` +
+        `with Debian's sftp-server; \`put\`/\`get\` for the large ` +
         `file, \`put -r\`/\`get -r\` of the folder for the small ones; no fsync.`,
     );
   } catch (error) {
@@ -381,6 +404,7 @@ async function cloudRunner(fx: Fixture, o: Options, results: BenchResults): Prom
       } finally {
         const peak = await sampler.stop();
         serverCpu = (await cpuSeconds(server.pid)) - cpuBefore;
+        samplesOf(results, "cloud", scenario).serverCpu.push(serverCpu);
         samplesOf(results, "cloud", scenario).serverPeak.push(peak);
       }
       const samples = samplesOf(results, "cloud", scenario);
@@ -446,6 +470,7 @@ async function main(): Promise<number> {
     startedAt,
     elapsedMs: 0,
     load: { start: await loadAverage(), end: "" },
+    revision: await revision(),
   };
   try {
     const fx = await makeFixture(tmp, o);
@@ -476,6 +501,10 @@ async function main(): Promise<number> {
   console.log(section);
   if (o.write) {
     await writeSection(BENCHMARKS_MD, section);
+    // The repository's `deno fmt --check` covers Markdown: leave the file formatted.
+    await timed(Deno.execPath(), ["fmt", BENCHMARKS_MD], {
+      cwd: fileURLToPath(new URL("..", import.meta.url)),
+    });
     log(`bench: wrote the Transfers section of ${BENCHMARKS_MD}`);
   } else {
     log("bench: BENCHMARKS.md not written (partial run or --no-write; --write forces it)");

@@ -207,7 +207,20 @@ export async function uploadFiles(
 
 /** Where a download keeps its bytes until they are verified. */
 export function partialPathFor(target: string): string {
-  return join(dirname(target), `.${basename(target)}.cloud-part`);
+  const name = basename(target);
+  const hidden = `.${name}.cloud-part`;
+  // Most file systems cap a name at 255 bytes, and the meta file adds ".json": a long name
+  // keeps a prefix and a hash of the whole name instead.
+  if (new TextEncoder().encode(hidden).length <= 250) return join(dirname(target), hidden);
+  let prefix = "";
+  let bytes = 0;
+  for (const ch of name) {
+    bytes += new TextEncoder().encode(ch).length;
+    if (bytes > 180) break;
+    prefix += ch;
+  }
+  const digest = createHash("sha256").update(name).digest("hex").slice(0, 16);
+  return join(dirname(target), `.${prefix}~${digest}.cloud-part`);
 }
 
 interface PartialMeta {

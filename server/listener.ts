@@ -6,8 +6,89 @@
  * @module
  */
 
-import { Duplex } from "node:stream";
+import type { Socket } from "node:net";
 import tls from "node:tls";
+
+/** Bytes a connection may have received and not yet consumed before it stops reading. */
+const READ_BUFFER_BYTES = 1024 * 1024;
+
+/**
+ * The socket's incoming bytes as a Web stream, with backpressure: the socket is paused
+ * while the stream's queue holds a megabyte, so a slow disk never lets a fast client fill
+ * the server's memory. (`Duplex.toWeb` does not pause: measured 700 MB for a 1 GiB upload.)
+ */
+export function socketReadable(socket: Socket): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      socket.on("data", (chunk: Uint8Array) => {
+        controller.enqueue(chunk);
+        if ((controller.desiredSize ?? 0) <= 0) socket.pause();
+      });
+      socket.once("end", () => {
+        try {
+          controller.close();
+        } catch {
+          // already closed or errored
+        }
+      });
+      socket.once("error", (error) => {
+        try {
+          controller.error(error);
+        } catch {
+          // already closed
+        }
+      });
+      socket.once("close", () => {
+        try {
+          controller.close();
+        } catch {
+          // already closed or errored
+        }
+      });
+    },
+    pull() {
+      socket.resume();
+    },
+    cancel() {
+      socket.destroy();
+    },
+  }, new ByteLengthQueuingStrategy({ highWaterMark: READ_BUFFER_BYTES }));
+}
+
+/** A Web stream that writes to the socket, waiting for `drain` when its buffer is full. */
+export function socketWritable(socket: Socket): WritableStream<Uint8Array> {
+  return new WritableStream<Uint8Array>({
+    async write(chunk) {
+      if (socket.destroyed) throw new Deno.errors.BrokenPipe("Connection closed");
+      if (!socket.write(chunk)) {
+        await new Promise<void>((resolve, reject) => {
+          const done = () => {
+            socket.off("drain", done);
+            socket.off("close", closed);
+            resolve();
+          };
+          const closed = () => {
+            socket.off("drain", done);
+            reject(new Deno.errors.BrokenPipe("Connection closed"));
+          };
+          socket.once("drain", done);
+          socket.once("close", closed);
+        });
+      }
+    },
+    close() {
+      if (socket.destroyed || socket.writableFinished) return;
+      return new Promise<void>((resolve) => {
+        socket.once("finish", () => resolve());
+        socket.once("close", () => resolve());
+        socket.end();
+      });
+    },
+    abort() {
+      socket.destroy();
+    },
+  });
+}
 
 /** An accepted, handshaken connection. */
 export interface AcceptedConnection {
@@ -60,10 +141,9 @@ export function listenTls13(options: ListenOptions): Promise<TlsListener> {
   });
   server.on("secureConnection", (socket: tls.TLSSocket) => {
     socket.setNoDelay(true);
-    const { readable, writable } = Duplex.toWeb(socket);
     options.onConnection({
-      readable: readable as ReadableStream<Uint8Array>,
-      writable: writable as WritableStream<Uint8Array>,
+      readable: socketReadable(socket),
+      writable: socketWritable(socket),
       remoteAddress: plainAddress(socket.remoteAddress),
       alpnProtocol: typeof socket.alpnProtocol === "string" ? socket.alpnProtocol : null,
       close: () => socket.destroy(),

@@ -13,7 +13,6 @@ import { accountHandlers } from "./handlers/accounts.ts";
 import { fileHandlers } from "./handlers/files.ts";
 import { HasherPool } from "./hasher.ts";
 import { LoginGuard } from "./lockout.ts";
-import { preloadPasswordEstimator } from "./validation.ts";
 import { type LogFormat, Logger } from "./log.ts";
 import {
   DEFAULT_TIMEOUTS,
@@ -87,7 +86,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const cleaned = await storage.cleanup(24 * 3600_000);
   if (cleaned > 0) log.event("tmp_cleanup", { removed: cleaned });
   const hasher = new HasherPool({ cost: options.bcryptCost });
-  preloadPasswordEstimator();
+
   const guard = new LoginGuard(store);
   const serverName = options.serverName ?? machineHostname();
   const ctx: ServerContext = {

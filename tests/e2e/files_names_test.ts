@@ -240,3 +240,52 @@ e2eTest("one user cannot list, get, rm, mv or overwrite another's files by any n
   assert.equal((await asBob("get", "secret.txt", "--out", out)).code, 0);
   assert.equal(await sha256File(join(out, "secret.txt")), bobSecret.sha256);
 });
+
+e2eTest("unusual but valid names round-trip byte for byte through put, ls and get", async (f) => {
+  assert.equal((await f.register(ADA, GOOD_PASSWORD)).code, 0);
+  const run = (...args: string[]) => f.as(ADA, GOOD_PASSWORD, args);
+  const names = [
+    "café.txt", // NFC
+    "日本語のファイル.txt",
+    ".hidden",
+    "with  inner spaces.txt",
+    'odd:chars*?"<>|.txt',
+    "emoji-🎉.bin",
+    `${"é".repeat(126)}abc`, // 255 bytes: the longest segment allowed
+    "x".repeat(255),
+  ];
+  const src = join(f.dir, "src", "box");
+  const made = new Map<string, string>();
+  for (const name of names) {
+    made.set(name, (await writeFile(join(src, name), `content of ${name}`)).sha256);
+  }
+  const put = await run("put", src);
+  assert.equal(put.code, 0, put.stderr);
+  const listing = parseLs(await run("ls", "box", "--json"));
+  assert.deepEqual(namesOf(listing), [...names].sort());
+  for (const e of listing) assert.equal(e.sha256, made.get(e.name), e.name);
+  const out = join(f.dir, "out");
+  await Deno.mkdir(out);
+  const get = await run("get", ...names.map((n) => `box/${n}`), "--out", out);
+  assert.equal(get.code, 0, get.stderr);
+  for (const name of names) assert.equal(await sha256File(join(out, name)), made.get(name), name);
+});
+
+e2eTest("ls lists a folder too large for one frame, every entry once", async (f) => {
+  assert.equal((await f.register(ADA, GOOD_PASSWORD)).code, 0);
+  const src = join(f.dir, "src", "many");
+  await Deno.mkdir(src, { recursive: true });
+  const expected: string[] = [];
+  for (let i = 0; i < 400; i++) {
+    const name = `${"n".repeat(200)}-${String(i).padStart(4, "0")}.txt`;
+    expected.push(name);
+    await Deno.writeTextFile(join(src, name), String(i));
+  }
+  const put = await f.as(ADA, GOOD_PASSWORD, ["put", src]);
+  assert.equal(put.code, 0, put.stderr);
+  const listing = parseLs(await f.as(ADA, GOOD_PASSWORD, ["ls", "many", "--json"]));
+  assert.ok(JSON.stringify(listing).length > 64 * 1024, "more than one frame's worth");
+  assert.deepEqual(listing.map((e) => e.name).sort(), expected.sort());
+  const df = JSON.parse((await f.as(ADA, GOOD_PASSWORD, ["df", "--json"])).stdout);
+  assert.equal(df.files, 400);
+});

@@ -124,6 +124,8 @@ e2eTest(
     const refused = await run("get", "a.txt", "--out", out);
     assert.equal(refused.code, 6, refused.stderr);
     assert.equal(await Deno.readTextFile(join(out, "a.txt")), "local edits");
+    const hidden = [...Deno.readDirSync(out)].filter((e) => e.name.startsWith("."));
+    assert.deepEqual(hidden, [], "a refused get downloads nothing");
     const forced = await run("get", "a.txt", "--out", out, "--overwrite");
     assert.equal(forced.code, 0, forced.stderr);
     assert.equal(await Deno.readTextFile(join(out, "a.txt")), "hello, cloud\n");
