@@ -15,6 +15,8 @@ import type { CloudClient } from "./client.ts";
 
 /** Files up to this size are sent inline (no `ready` round trip) and pipelined. */
 export const INLINE_LIMIT = 1024 * 1024;
+/** Size of the reused buffer for reading local files. */
+const READ_BUFFER_BYTES = 256 * 1024;
 /** How many inline uploads may be in flight before their answers are read. */
 const PIPELINE_DEPTH = 32;
 
@@ -36,32 +38,40 @@ export async function hashFile(path: string, offset = 0, length?: number): Promi
   const hash = createHash("sha256");
   using file = await Deno.open(path, { read: true });
   if (offset > 0) await file.seek(offset, Deno.SeekMode.Start);
+  // One reused buffer: reading through `file.readable` allocates a chunk per read (2x slower).
+  const buffer = new Uint8Array(READ_BUFFER_BYTES);
   let left = length ?? Infinity;
-  for await (const chunk of file.readable) {
-    const part = chunk.length > left ? chunk.subarray(0, left) : chunk;
-    hash.update(part);
-    left -= part.length;
-    if (left <= 0) break;
+  while (left > 0) {
+    const n = await file.read(buffer.subarray(0, Math.min(buffer.length, left)));
+    if (n === null) break;
+    hash.update(buffer.subarray(0, n));
+    left -= n;
   }
   return hash.digest("hex");
 }
 
-/** A stream of a local file's bytes from `offset`, counting into `progress`. */
-async function fileStream(
+/** Sends a local file's bytes from `offset` as a body of `length` bytes, through one buffer. */
+async function sendFile(
+  client: CloudClient,
   path: string,
   offset: number,
+  length: number,
   progress: ProgressSink,
-): Promise<ReadableStream<Uint8Array>> {
-  const file = await Deno.open(path, { read: true });
+): Promise<void> {
+  using file = await Deno.open(path, { read: true });
   if (offset > 0) await file.seek(offset, Deno.SeekMode.Start);
-  return file.readable.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        progress.advance(chunk.length);
-        controller.enqueue(chunk);
-      },
-    }),
-  );
+  const buffer = new Uint8Array(Math.min(READ_BUFFER_BYTES, Math.max(length, 1)));
+  let left = length;
+  while (left > 0) {
+    const n = await file.read(buffer.subarray(0, Math.min(buffer.length, left)));
+    if (n === null) {
+      throw new CloudError("E_INTEGRITY", `"${path}" shrank while it was being sent`);
+    }
+    // The write resolves once the bytes are handed to TLS, so the buffer can be reused.
+    await client.writer.writeBytes(buffer.subarray(0, n));
+    progress.advance(n);
+    left -= n;
+  }
 }
 
 /** One file to upload. */
@@ -156,10 +166,7 @@ export async function uploadFiles(
       await client.writer.writeFrame({ ...request, mode: "inline" });
       progress.start(prepared.remote, prepared.size, 0);
       try {
-        await client.writer.writeBody(
-          await fileStream(prepared.local, 0, progress),
-          prepared.size,
-        );
+        await sendFile(client, prepared.local, 0, prepared.size, progress);
       } finally {
         progress.stop();
       }
@@ -182,10 +189,7 @@ export async function uploadFiles(
     }
     progress.start(prepared.remote, prepared.size, ready.offset);
     try {
-      await client.writer.writeBody(
-        await fileStream(prepared.local, ready.offset, progress),
-        prepared.size - ready.offset,
-      );
+      await sendFile(client, prepared.local, ready.offset, prepared.size - ready.offset, progress);
     } finally {
       progress.stop();
     }
