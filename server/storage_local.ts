@@ -564,6 +564,8 @@ export class LocalStorage implements Storage {
   #resumable = new Map<string, LocalUpload>();
   /** Plain temporaries being written by this process. */
   #temps = new Set<string>();
+  /** User roots and temporary folders already checked to be plain folders. */
+  #checkedRoots = new Set<string>();
 
   /** Uses `dataDir` (created with `users/` and `tmp/` on first use, mode 0700). */
   constructor(dataDir: string) {
@@ -598,6 +600,8 @@ export class LocalStorage implements Storage {
     checkUserId(userId);
     await this.#init();
     const root = `${this.#users}/${userId}`;
+    // Checked once per process: nothing but an administrator can replace it meanwhile.
+    if (this.#checkedRoots.has(root)) return root;
     let info = await lstatOrNull(root);
     if (info === null && create) {
       try {
@@ -610,6 +614,7 @@ export class LocalStorage implements Storage {
     if (info !== null && (info.isSymlink || !info.isDirectory)) {
       throw new CloudError("E_INTERNAL", `The folder of user ${userId} is not a plain folder`);
     }
+    if (info !== null) this.#checkedRoots.add(root);
     return root;
   }
 
@@ -635,17 +640,20 @@ export class LocalStorage implements Storage {
         throw new CloudError("E_EXISTS", `${quoteName(path)} already exists`);
       }
       const tmpDir = `${this.#tmp}/${userId}`;
-      try {
-        await Deno.mkdir(tmpDir, { mode: DIR_MODE });
-      } catch (error) {
-        if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-      }
-      const tmpInfo = await Deno.lstat(tmpDir);
-      if (tmpInfo.isSymlink || !tmpInfo.isDirectory) {
-        throw new CloudError(
-          "E_INTERNAL",
-          `The temporary folder of user ${userId} is not a plain folder`,
-        );
+      if (!this.#checkedRoots.has(tmpDir)) {
+        try {
+          await Deno.mkdir(tmpDir, { mode: DIR_MODE });
+        } catch (error) {
+          if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+        }
+        const tmpInfo = await Deno.lstat(tmpDir);
+        if (tmpInfo.isSymlink || !tmpInfo.isDirectory) {
+          throw new CloudError(
+            "E_INTERNAL",
+            `The temporary folder of user ${userId} is not a plain folder`,
+          );
+        }
+        this.#checkedRoots.add(tmpDir);
       }
       const full = {
         path,
@@ -918,6 +926,7 @@ export class LocalStorage implements Storage {
       checkUserId(userId);
       await this.#init();
       for (const dir of [`${this.#users}/${userId}`, `${this.#tmp}/${userId}`]) {
+        this.#checkedRoots.delete(dir);
         try {
           await Deno.remove(dir, { recursive: true });
         } catch (error) {
