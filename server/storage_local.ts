@@ -458,6 +458,7 @@ class LocalUpload implements Upload {
           await placeNoClobber(temp, target, path);
         }
         await syncDir(dirOf(target));
+        this.#committed = true;
         this.#state = "closed";
         if (meta !== null) await removeQuietly(meta);
         this.#ctx.release(this);
@@ -473,6 +474,9 @@ class LocalUpload implements Upload {
     });
   }
 
+  /** Set once the file is in place: nothing is left to clean up. */
+  #committed = false;
+
   async abort(): Promise<void> {
     await this.#stop(new DOMException("The upload was aborted", "AbortError"));
     await this.#discard();
@@ -480,7 +484,7 @@ class LocalUpload implements Upload {
 
   async close(): Promise<void> {
     await this.#stop(new DOMException("The upload was closed", "AbortError"));
-    if (this.#ctx.meta === null) await this.#discard();
+    if (this.#ctx.meta === null && !this.#committed) await this.#discard();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
