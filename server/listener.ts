@@ -46,8 +46,9 @@ export function socketReadable(socket: Socket): ReadableStream<Uint8Array> {
         }
       });
     },
-    pull() {
-      socket.resume();
+    pull(controller) {
+      // Resume only once half the buffer is free: toggling per chunk costs a read restart.
+      if ((controller.desiredSize ?? 0) >= READ_BUFFER_BYTES / 2) socket.resume();
     },
     cancel() {
       socket.destroy();
