@@ -196,7 +196,14 @@ export const fileCommands: Record<string, Command> = {
     if (args.length === 0) throw new UsageError("mkdir needs a folder name");
     await login(client, options);
     for (const path of args) {
-      await client.call({ t: "mkdir", path, parents: options.parents ?? false });
+      try {
+        await client.call({ t: "mkdir", path, parents: options.parents ?? false });
+      } catch (error) {
+        if (error instanceof CloudError && error.code === "E_NOT_FOUND" && !options.parents) {
+          throw new CloudError(error.code, `${error.message} (use -p to create it)`);
+        }
+        throw error;
+      }
     }
     return 0;
   },
