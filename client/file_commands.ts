@@ -174,7 +174,8 @@ export const fileCommands: Record<string, Command> = {
       } catch (error) {
         if (!(error instanceof CloudError)) throw error;
         errors.push(error);
-        describeError(io, path, error);
+        const hint = /not empty/.test(error.message) && !options.recursive ? " (use -r)" : "";
+        io.err(`cloud: ${path}: ${error.message}${hint}`);
       }
     }
     return worstExit(errors);
