@@ -9,6 +9,8 @@
 import type { Socket } from "node:net";
 import tls from "node:tls";
 
+/** Bytes queued for sending before a writer waits for the socket to drain. */
+const WRITE_BUFFER_BYTES = 1024 * 1024;
 /** Bytes a connection may have received and not yet consumed before it stops reading. */
 const READ_BUFFER_BYTES = 1024 * 1024;
 
@@ -61,7 +63,9 @@ export function socketWritable(socket: Socket): WritableStream<Uint8Array> {
   return new WritableStream<Uint8Array>({
     async write(chunk) {
       if (socket.destroyed) throw new Deno.errors.BrokenPipe("Connection closed");
-      if (!socket.write(chunk)) {
+      socket.write(chunk);
+      // Wait only past a megabyte: node's own mark (16 KiB) would stall on every chunk.
+      if (socket.writableLength > WRITE_BUFFER_BYTES) {
         await new Promise<void>((resolve, reject) => {
           const done = () => {
             socket.off("drain", done);
