@@ -20,7 +20,7 @@ import {
   parseHostPort,
   UsageError,
 } from "./options.ts";
-import { fileCommands } from "./file_commands.ts";
+import { ARGUMENT_RULES, fileCommands } from "./file_commands.ts";
 import { resolveServer } from "./target.ts";
 import { type Command, type CommandIo, consoleIo } from "./io.ts";
 
@@ -72,9 +72,6 @@ export async function loginFromOptions(client: CloudClient, options: ConnectOpti
 
 const accountCommands: Record<string, Command> = {
   register: async (client, _args, options, io) => {
-    if (!options.name || !options.phone) {
-      throw new UsageError("register needs --name NAME and --phone PHONE");
-    }
     const email = await getEmail(options);
     const password = await getPassword(options);
     if (Deno.env.get("CLOUD_PASSWORD") === undefined && !options.passwordStdin) {
@@ -86,8 +83,8 @@ const accountCommands: Record<string, Command> = {
     const result = await client.register({
       email,
       password,
-      name: options.name,
-      phone: options.phone,
+      name: options.name ?? "",
+      phone: options.phone ?? "",
     });
     io.err(`Registered ${result.email}`);
     return 0;
@@ -132,6 +129,8 @@ export async function runCommand(
   if (!command) {
     throw new UsageError(`Unknown command "${name}"; try one of: ${COMMAND_NAMES.join(", ")}`);
   }
+  const problem = ARGUMENT_RULES[name]?.(args, options);
+  if (problem) throw new UsageError(problem);
   const client = await openClient(options, io);
   try {
     return await command(client, args, options, io);

@@ -10,7 +10,7 @@ import type { Entry } from "../protocol/messages.ts";
 import { formatSize } from "../protocol/units.ts";
 import type { CloudClient } from "./client.ts";
 import type { Command, CommandIo } from "./io.ts";
-import { type ConnectOptions, getEmail, getPassword, UsageError } from "./options.ts";
+import { type ConnectOptions, getEmail, getPassword } from "./options.ts";
 import { terminalProgress } from "./progress.ts";
 import { downloadFiles, type DownloadItem, uploadFiles, type UploadItem } from "./transfer.ts";
 
@@ -85,10 +85,35 @@ function describeError(io: CommandIo, what: string, error: CloudError) {
   io.err(`cloud: ${what}: ${error.message}`);
 }
 
+/**
+ * What each command needs, checked before connecting: a usage error is exit 2 whether or
+ * not the server answers. Returns the problem, or null.
+ */
+export const ARGUMENT_RULES: Record<
+  string,
+  (args: string[], options: ConnectOptions) => string | null
+> = {
+  register: (args, options) =>
+    !options.name || !options.phone
+      ? "register needs --name NAME and --phone PHONE"
+      : args.length > 0
+      ? "register takes no arguments"
+      : null,
+  login: (args) => (args.length > 0 ? "login takes no arguments" : null),
+  whoami: (args) => (args.length > 0 ? "whoami takes no arguments" : null),
+  passwd: (args) => (args.length > 0 ? "passwd takes no arguments" : null),
+  ls: (args) => (args.length > 1 ? "ls takes at most one folder" : null),
+  put: (args) => (args.length === 0 ? "put needs at least one local file or folder" : null),
+  get: (args) => (args.length === 0 ? "get needs at least one remote file or folder" : null),
+  rm: (args) => (args.length === 0 ? "rm needs at least one remote path" : null),
+  mv: (args) => (args.length !== 2 ? "mv needs FROM and TO" : null),
+  mkdir: (args) => (args.length === 0 ? "mkdir needs a folder name" : null),
+  df: (args) => (args.length > 0 ? "df takes no arguments" : null),
+};
+
 /** The file commands of `cloud connect`. */
 export const fileCommands: Record<string, Command> = {
   ls: async (client, args, options, io) => {
-    if (args.length > 1) throw new UsageError("ls takes at most one folder");
     await login(client, options);
     const entries = await client.list(args[0] ?? "");
     if (options.json) io.out(JSON.stringify(entries));
@@ -97,7 +122,6 @@ export const fileCommands: Record<string, Command> = {
   },
 
   put: async (client, args, options, io) => {
-    if (args.length === 0) throw new UsageError("put needs at least one local file");
     const items = await collectUploads(args, options.to ?? "");
     await login(client, options);
     const errors: CloudError[] = [];
@@ -121,7 +145,6 @@ export const fileCommands: Record<string, Command> = {
   },
 
   get: async (client, args, options, io) => {
-    if (args.length === 0) throw new UsageError("get needs at least one remote file or folder");
     const outDir = options.out ?? ".";
     await login(client, options);
     const errors: CloudError[] = [];
@@ -165,7 +188,6 @@ export const fileCommands: Record<string, Command> = {
   },
 
   rm: async (client, args, options, io) => {
-    if (args.length === 0) throw new UsageError("rm needs at least one remote path");
     await login(client, options);
     const errors: CloudError[] = [];
     for (const path of args) {
@@ -182,7 +204,6 @@ export const fileCommands: Record<string, Command> = {
   },
 
   mv: async (client, args, options) => {
-    if (args.length !== 2) throw new UsageError("mv needs FROM and TO");
     await login(client, options);
     await client.call({
       t: "mv",
@@ -194,7 +215,6 @@ export const fileCommands: Record<string, Command> = {
   },
 
   mkdir: async (client, args, options) => {
-    if (args.length === 0) throw new UsageError("mkdir needs a folder name");
     await login(client, options);
     for (const path of args) {
       try {
@@ -209,8 +229,7 @@ export const fileCommands: Record<string, Command> = {
     return 0;
   },
 
-  df: async (client, args, options, io) => {
-    if (args.length > 0) throw new UsageError("df takes no arguments");
+  df: async (client, _args, options, io) => {
     await login(client, options);
     const df = await client.call({ t: "df" });
     if (options.json) {

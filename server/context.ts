@@ -33,6 +33,8 @@ export interface ServerContext {
   guard: LoginGuard;
   log: Logger;
   limits: ServerLimits;
+  /** Bytes reserved against each user's quota by uploads in progress, by user id. */
+  reserved: Map<number, number>;
 }
 
 /** Per-connection state. */
@@ -44,8 +46,6 @@ export interface Session {
   /** Logged-in user, or null. */
   userId: number | null;
   email: string | null;
-  /** Bytes of pipelined uploads received but not yet committed (count toward quota). */
-  pendingBytes: number;
 }
 
 /** The connection's framing, for handlers that move raw bytes. */

@@ -13,6 +13,7 @@ import { accountHandlers } from "./handlers/accounts.ts";
 import { fileHandlers } from "./handlers/files.ts";
 import { HasherPool } from "./hasher.ts";
 import { LoginGuard } from "./lockout.ts";
+import { sourceKey } from "./source.ts";
 import { type LogFormat, Logger } from "./log.ts";
 import {
   DEFAULT_TIMEOUTS,
@@ -95,6 +96,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     hasher,
     guard,
     log,
+    reserved: new Map(),
     limits: {
       serverName,
       defaultQuota: options.quota,
@@ -116,8 +118,16 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 
   const serveConn = async (conn: AcceptedConnection) => {
     const remote = conn.remoteAddress;
-    const count = (perSource.get(remote) ?? 0) + 1;
-    perSource.set(remote, count);
+    // Counted per lockout source (an IPv6 /56), not per address: a subscriber has many.
+    const sourceOf = (() => {
+      try {
+        return sourceKey(remote);
+      } catch {
+        return remote;
+      }
+    })();
+    const count = (perSource.get(sourceOf) ?? 0) + 1;
+    perSource.set(sourceOf, count);
     conns.add(conn);
     try {
       if (conn.alpnProtocol !== ALPN) {
@@ -145,9 +155,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       }
     } finally {
       conns.delete(conn);
-      const left = (perSource.get(remote) ?? 1) - 1;
-      if (left <= 0) perSource.delete(remote);
-      else perSource.set(remote, left);
+      const left = (perSource.get(sourceOf) ?? 1) - 1;
+      if (left <= 0) perSource.delete(sourceOf);
+      else perSource.set(sourceOf, left);
       conn.close();
     }
   };

@@ -77,6 +77,9 @@ async function withIdle<T>(promise: Promise<T>, ms: number, signal?: AbortSignal
   }
 }
 
+/** How long closing may wait for queued bytes to reach the peer. */
+const CLOSE_GRACE_MS = 5000;
+
 /** Deferred answers allowed in flight before the session waits for them. */
 const MAX_DEFERRED = 32;
 
@@ -126,7 +129,6 @@ export async function runSession(
     source: sourceKey(options.address),
     userId: null,
     email: null,
-    pendingBytes: 0,
   };
   const io = { reader, writer };
   const idleMs = () =>
@@ -205,10 +207,15 @@ export async function runSession(
           return;
         }
         if (AUTHENTICATED_REQUESTS.has(type) && session.userId === null) {
+          const refusal = new CloudError("E_NOT_LOGGED_IN", "Log in first");
           if (type === "put" && request.t === "put" && request.mode === "inline") {
-            await reader.skip(request.size);
+            // Its body follows; skipping it would let anyone hold the connection with an
+            // endless body, so a stranger's upload ends the connection instead.
+            await answered;
+            await send(errorFrame(refusal));
+            return;
           }
-          throw new CloudError("E_NOT_LOGGED_IN", "Log in first");
+          throw refusal;
         }
         const handler = options.handlers[type] as Handler<typeof type> | undefined;
         if (!handler) throw new CloudError("E_UNKNOWN_TYPE", `Unsupported request "${type}"`);
@@ -252,7 +259,15 @@ export async function runSession(
     }
   } finally {
     clearInterval(watchdog);
-    await writer.close();
+    // A peer that stops reading must not keep the session (and its slot) forever.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      writer.close(),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, CLOSE_GRACE_MS);
+      }),
+    ]);
+    clearTimeout(timer);
     await reader.cancel();
   }
 }

@@ -52,33 +52,59 @@ async function usedBytes(ctx: ServerContext, userId: number): Promise<number> {
   return usage.bytes + partial;
 }
 
-/** Checks size limits before any byte is accepted. */
-async function checkLimits(
-  ctx: ServerContext,
-  session: Session,
-  path: string,
-  size: number,
-  alreadyHeld: number,
-): Promise<void> {
-  const userId = session.userId!;
+/** Per-user checks of quota and reservation run one at a time, so two can't both pass. */
+const quotaLocks = new KeyedMutex();
+
+/** Refuses a file over the server's maximum size. */
+function checkMaxSize(ctx: ServerContext, size: number): void {
   const max = ctx.limits.maxFileSize;
   if (max !== null && size > max) {
     throw new CloudError("E_TOO_LARGE", `File of ${size} bytes exceeds the maximum of ${max}`);
   }
-  const quota = await quotaOf(ctx, userId);
-  if (quota === null) return;
-  const existing = await ctx.store.getFile(userId, path);
-  const used = (await usedBytes(ctx, userId)) + session.pendingBytes;
-  const after = used - alreadyHeld - (existing?.size ?? 0) + size;
-  if (after > quota) {
-    throw new CloudError(
-      "E_QUOTA",
-      `Quota exceeded: ${size} more bytes would make ${after} of ${quota}`,
-    );
-  }
+}
+
+/**
+ * Reserves the bytes still to come against the user's quota, for all of the user's
+ * connections at once (several parallel uploads can't pass the quota together). Returns
+ * the release of the reservation: call it when the upload ends, whatever the outcome.
+ */
+function reserveSpace(
+  ctx: ServerContext,
+  userId: number,
+  path: string,
+  size: number,
+  alreadyHeld: number,
+): Promise<() => void> {
+  return quotaLocks.run(String(userId), async () => {
+    const quota = await quotaOf(ctx, userId);
+    if (quota === null) return () => {};
+    const existing = await ctx.store.getFile(userId, path);
+    const reserved = ctx.reserved.get(userId) ?? 0;
+    const used = (await usedBytes(ctx, userId)) + reserved;
+    const after = used - alreadyHeld - (existing?.size ?? 0) + size;
+    if (after > quota) {
+      throw new CloudError(
+        "E_QUOTA",
+        `Quota exceeded: ${size} more bytes would make ${after} of ${quota}`,
+      );
+    }
+    const amount = size - alreadyHeld;
+    ctx.reserved.set(userId, reserved + amount);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (ctx.reserved.get(userId) ?? 0) - amount;
+      if (left > 0) ctx.reserved.set(userId, left);
+      else ctx.reserved.delete(userId);
+    };
+  });
 }
 
 type PutRequest = RequestOf<"put">;
+
+/** Pipelined inline uploads to one path commit in the order they were sent. */
+const inlineTails = new WeakMap<Session, Map<string, Promise<unknown>>>();
 
 /** Reads exactly `length` body bytes into memory (inline uploads are at most 1 MiB). */
 async function readBody(io: SessionIo, length: number): Promise<Uint8Array> {
@@ -91,57 +117,71 @@ async function readBody(io: SessionIo, length: number): Promise<Uint8Array> {
   return bytes;
 }
 
-/** Stores an upload whose bytes are at hand, then records it. */
+/** Stores an upload, then records it. */
 async function store(
   ctx: ServerContext,
   session: Session,
-  userId: number,
   path: string,
   request: PutRequest,
-  resumable: boolean,
-  /** Called once the storage knows the offset it holds; returns the bytes from there. */
-  source: (offset: number) => Promise<ReadableStream<Uint8Array>>,
+  options: {
+    resumable: boolean;
+    /** Space already reserved by the caller; else reserved here once the offset is known. */
+    release?: () => void;
+    /** Called once the storage knows the offset it holds; returns the bytes from there. */
+    source: (offset: number) => Promise<ReadableStream<Uint8Array>>;
+  },
 ) {
-  const upload = await ctx.storage.openUpload(userId, {
-    path,
-    size: request.size,
-    sha256: request.sha256,
-    overwrite: request.overwrite,
-    resumable,
-    ...(request.mtime !== undefined ? { modified: new Date(request.mtime) } : {}),
-  });
+  const userId = session.userId!;
+  let release = options.release;
   try {
-    if (upload.offset > 0) {
-      // The partial already counts toward the quota; check the rest fits.
-      await checkLimits(ctx, session, path, request.size, upload.offset);
-    }
-    await upload.write(await source(upload.offset));
-    const object = await pathLocks.run(lockKey(userId, path), async () => {
-      const committed = await upload.commit();
-      await ctx.store.putFile({
-        userId,
-        path,
-        size: request.size,
-        sha256: request.sha256,
-        modified: committed.modified,
-      });
-      return committed;
+    const upload = await ctx.storage.openUpload(userId, {
+      path,
+      size: request.size,
+      sha256: request.sha256,
+      overwrite: request.overwrite,
+      resumable: options.resumable,
+      ...(request.mtime !== undefined ? { modified: new Date(request.mtime) } : {}),
     });
-    ctx.log.event("put", { user: session.email, path, size: request.size });
-    return { entry: toEntry(object, request.sha256) };
-  } catch (error) {
-    // A full disk is a broken upload, not an interrupted one: keeping the partial would
-    // keep the disk full (the database too, when it lives in the data folder) for 24 h.
-    if (error instanceof CloudError && error.code === "E_NO_SPACE") await upload.abort();
-    throw error;
+    try {
+      // The bytes a resumed partial already holds count toward the quota once, not twice.
+      release ??= await reserveSpace(ctx, userId, path, request.size, upload.offset).catch(
+        async (error) => {
+          // Refused before any byte: leave nothing behind (a held partial stays resumable).
+          if (upload.offset === 0) await upload.abort();
+          throw error;
+        },
+      );
+      await upload.write(await options.source(upload.offset));
+      const object = await pathLocks.run(lockKey(userId, path), async () => {
+        const committed = await upload.commit();
+        await ctx.store.putFile({
+          userId,
+          path,
+          size: request.size,
+          sha256: request.sha256,
+          modified: committed.modified,
+        });
+        return committed;
+      });
+      ctx.log.event("put", { user: session.email, path, size: request.size });
+      return { entry: toEntry(object, request.sha256) };
+    } catch (error) {
+      // A full disk is a broken upload, not an interrupted one: keeping the partial would
+      // keep the disk full (the database too, when it lives in the data folder) for 24 h.
+      if (error instanceof CloudError && error.code === "E_NO_SPACE") await upload.abort();
+      throw error;
+    } finally {
+      await upload.close();
+    }
   } finally {
-    await upload.close();
+    release?.();
   }
 }
 
 /**
- * An inline upload: checks, then reads its body (always, so the framing holds), then
- * stores it in the background while the session reads the next request.
+ * An inline upload: checks and reserves space, reads its body (a refused one is skipped,
+ * so the framing holds), then stores it in the background while the session reads the
+ * next request. Uploads to one path still commit in the order they were sent.
  */
 async function putInline(
   ctx: ServerContext,
@@ -149,30 +189,44 @@ async function putInline(
   request: PutRequest,
   io: SessionIo,
 ): Promise<Deferred> {
-  const userId = session.userId!;
+  if (request.size > ctx.limits.maxInlineBytes) {
+    // Not skipped: a client could otherwise hold the connection with an endless body.
+    throw new CloudError(
+      "E_FRAME_TOO_LARGE",
+      "Inline uploads are limited to 1 MiB; use a resumable upload",
+    );
+  }
   let path: string;
+  let release: () => void;
   try {
-    if (request.size > ctx.limits.maxInlineBytes) {
-      throw new CloudError("E_BAD_MESSAGE", "Inline uploads are limited to 1 MiB; use resumable");
-    }
     path = validatePath(request.path);
-    await checkLimits(ctx, session, path, request.size, 0);
+    checkMaxSize(ctx, request.size);
+    release = await reserveSpace(ctx, session.userId!, path, request.size, 0);
   } catch (error) {
     await io.reader.skip(request.size);
     throw error;
   }
-  const bytes = await readBody(io, request.size);
-  session.pendingBytes += bytes.length;
-  const result = store(
-    ctx,
-    session,
-    userId,
-    path,
-    request,
-    false,
-    () => Promise.resolve(ReadableStream.from([bytes])),
-  ).finally(() => {
-    session.pendingBytes -= bytes.length;
+  let bytes: Uint8Array;
+  try {
+    bytes = await readBody(io, request.size);
+  } catch (error) {
+    release();
+    throw error;
+  }
+  let tails = inlineTails.get(session);
+  if (!tails) inlineTails.set(session, tails = new Map());
+  const before = tails.get(path) ?? Promise.resolve();
+  const result = before.then(() =>
+    store(ctx, session, path, request, {
+      resumable: false,
+      release,
+      source: () => Promise.resolve(ReadableStream.from([bytes])),
+    })
+  );
+  const tail = result.catch(() => {});
+  tails.set(path, tail);
+  tail.then(() => {
+    if (tails.get(path) === tail) tails.delete(path);
   });
   return new Deferred(result);
 }
@@ -185,13 +239,16 @@ async function putResumable(
   io: SessionIo,
 ) {
   const path = validatePath(request.path);
-  await checkLimits(ctx, session, path, request.size, 0);
+  checkMaxSize(ctx, request.size);
   let bodyStarted = false;
   try {
-    return await store(ctx, session, session.userId!, path, request, true, async (offset) => {
-      await io.writer.writeFrame({ t: "ready", offset });
-      bodyStarted = true;
-      return io.reader.body(request.size - offset).pipeThrough(coalesce());
+    return await store(ctx, session, path, request, {
+      resumable: true,
+      source: async (offset) => {
+        await io.writer.writeFrame({ t: "ready", offset });
+        bodyStarted = true;
+        return io.reader.body(request.size - offset).pipeThrough(coalesce());
+      },
     });
   } catch (error) {
     if (error instanceof CloudError && error.code === "E_BAD_FRAME") throw error;
@@ -261,15 +318,25 @@ export const fileHandlers: HandlerTable = {
       return { ...(await ctx.storage.read(userId, path, request.offset)), sha256 };
     });
     const length = opened.size - request.offset;
-    await io.writer.writeFrame({
-      t: "data",
-      size: opened.size,
-      sha256: opened.sha256,
-      offset: request.offset,
-      length,
-      modified: opened.modified.getTime(),
-    });
-    await io.writer.writeBody(opened.stream, length);
+    try {
+      await io.writer.writeFrame({
+        t: "data",
+        size: opened.size,
+        sha256: opened.sha256,
+        offset: request.offset,
+        length,
+        modified: opened.modified.getTime(),
+      });
+    } catch (error) {
+      await opened.stream.cancel().catch(() => {});
+      throw error;
+    }
+    try {
+      await io.writer.writeBody(opened.stream, length);
+    } catch (error) {
+      // Part of the body may be on the wire: no answer can follow it, so the connection ends.
+      throw new Error(`Sending "${path}" failed part-way`, { cause: error });
+    }
     ctx.log.event("get", { user: session.email, path, offset: request.offset, length });
     return null;
   },
@@ -293,16 +360,19 @@ export const fileHandlers: HandlerTable = {
     if (isWithin(to, from)) {
       throw new CloudError("E_BAD_NAME", `Cannot move "${from}" into itself`);
     }
-    return await pathLocks.run(lockKey(userId, to), async () => {
-      await ctx.storage.rename(userId, from, to, request.overwrite);
-      if (request.overwrite) await ctx.store.deleteTree(userId, to);
-      await ctx.store.renamePath(userId, from, to);
-      const object = await ctx.storage.stat(userId, to);
-      if (!object) throw new CloudError("E_NOT_FOUND", `"${to}" vanished`);
-      const record = await ctx.store.getFile(userId, to);
-      ctx.log.event("mv", { user: session.email, from, to });
-      return { entry: toEntry(object, record?.sha256 ?? null) };
-    });
+    // Both names are locked, in a fixed order, so no upload commits to either meanwhile.
+    const [first, second] = [lockKey(userId, from), lockKey(userId, to)].sort();
+    return await pathLocks.run(first!, () =>
+      pathLocks.run(second!, async () => {
+        await ctx.storage.rename(userId, from, to, request.overwrite);
+        if (request.overwrite) await ctx.store.deleteTree(userId, to);
+        await ctx.store.renamePath(userId, from, to);
+        const object = await ctx.storage.stat(userId, to);
+        if (!object) throw new CloudError("E_NOT_FOUND", `"${to}" vanished`);
+        const record = await ctx.store.getFile(userId, to);
+        ctx.log.event("mv", { user: session.email, from, to });
+        return { entry: toEntry(object, record?.sha256 ?? null) };
+      }));
   },
 
   mkdir: async (ctx, session, request) => {

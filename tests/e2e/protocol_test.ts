@@ -119,18 +119,6 @@ e2eTest("bad input gets a clear error code and the server keeps serving", async 
     await r.writer.write(encodeFrame(op));
     await expectError(r, "E_NOT_LOGGED_IN");
   }
-  // An inline upload before login: refused, and its body is skipped so framing holds.
-  const body = new Uint8Array(1000);
-  await r.writer.write(encodeFrame({
-    t: "put",
-    path: "x",
-    size: body.length,
-    sha256: "0".repeat(64),
-    overwrite: false,
-    mode: "inline",
-  }));
-  await r.writer.write(body);
-  await expectError(r, "E_NOT_LOGGED_IN");
   // Same connection still works: log in properly.
   await r.writer.write(
     encodeFrame({ t: "login", email: "ok@example.com", password: GOOD_PASSWORD }),
@@ -140,6 +128,22 @@ e2eTest("bad input gets a clear error code and the server keeps serving", async 
   assert.equal(ok.email, "ok@example.com");
   await r.writer.write(encodeFrame({ t: "bye" }));
   assert.equal((await r.reader.readFrame() as { t: string }).t, "ok");
+  await expectClosed(r);
+
+  // An inline upload before login is refused and ends the connection: skipping a
+  // stranger's body would let anyone hold a connection open with an endless one.
+  r = await raw(f);
+  await hello(r);
+  await r.writer.write(encodeFrame({
+    t: "put",
+    path: "x",
+    size: 1e12,
+    sha256: "0".repeat(64),
+    overwrite: false,
+    mode: "inline",
+  }));
+  await r.writer.write(new Uint8Array(1000));
+  await expectError(r, "E_NOT_LOGGED_IN");
   await expectClosed(r);
 
   // A peer that vanishes mid-frame does not hurt the server.

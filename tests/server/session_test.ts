@@ -24,6 +24,7 @@ async function harness(timeouts?: SessionTimeouts) {
     hasher,
     guard: new LoginGuard(store),
     log: new Logger("text", (line) => lines.push(line)),
+    reserved: new Map(),
     limits: { serverName: "test", defaultQuota: null, maxFileSize: null, maxInlineBytes: 1 << 20 },
   };
   const sessions: Promise<void>[] = [];
@@ -140,9 +141,16 @@ Deno.test("shutdown ends idle sessions with E_SHUTDOWN", async () => {
 });
 
 Deno.test("a body that stalls mid-way is cut off by the watchdog", async () => {
-  const h = await harness({ unauthenticatedIdleMs: 50, authenticatedIdleMs: 50 });
+  const h = await harness({ unauthenticatedIdleMs: 1000, authenticatedIdleMs: 50 });
   try {
     const client = await h.open();
+    await client.register({
+      email: "ada@example.com",
+      password: PASSWORD,
+      name: "Ada",
+      phone: "5550100",
+    });
+    await client.login("ada@example.com", PASSWORD);
     await client.writer.writeFrame({
       t: "put",
       path: "x",
