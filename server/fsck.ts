@@ -1,7 +1,8 @@
 /**
  * `cloud admin fsck`: reconciles the files on disk with their database records.
  * Finds files without a record, records without a file, and size or SHA-256 mismatches;
- * with `repair`, records what is on disk and drops records of files that are gone.
+ * with `repair`, records files that have no record, drops records of files that are gone,
+ * and moves mismatched files into `<data>/quarantine/` (never re-recording bad bytes).
  *
  * @module
  */
@@ -70,6 +71,15 @@ export async function runFsck(
         `mismatch ${where}: recorded ${record.size} bytes sha256:${record.sha256.slice(0, 12)}…, ` +
           `on disk ${file.size} bytes sha256:${sha256.slice(0, 12)}…`,
       );
+      if (options.repair) {
+        // The bytes are not what was stored: never bless them. Move them aside for the
+        // administrator and drop the record, so the user sees the file gone, not corrupt.
+        const moved = await storage.quarantine(file.userId, file.path);
+        await store.deleteFile(file.userId, file.path);
+        report.repaired++;
+        report.lines.push(`  repaired: moved to ${moved}, record removed`);
+      }
+      continue;
     } else {
       continue;
     }

@@ -171,6 +171,11 @@ export interface Storage {
   /** Removes everything stored for a user: their files and their partial uploads. */
   removeUser(userId: number): Promise<void>;
   /**
+   * Moves a file out of the user's view into the server's quarantine (for `fsck --repair`
+   * of a file whose bytes no longer match its record); returns where it went.
+   */
+  quarantine(userId: number, path: string): Promise<string>;
+  /**
    * Removes temporaries left by earlier runs and partial uploads with no progress for
    * `maxAgeMs` (24 h at start). Uploads in progress in this process are kept. Returns how
    * many uploads or temporaries were removed.

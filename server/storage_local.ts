@@ -925,6 +925,22 @@ export class LocalStorage implements Storage {
     });
   }
 
+  quarantine(userId: number, path: string): Promise<string> {
+    return guard(async () => {
+      const valid = validatePath(path);
+      const root = await this.#root(userId, false);
+      const found = await probe(root, valid);
+      if (found.kind !== "file") {
+        throw new CloudError("E_NOT_FOUND", `No such file ${quoteName(valid)}`);
+      }
+      const stamp = new Date().toISOString().replaceAll(":", "-");
+      const target = `${this.dataDir}/quarantine/${userId}/${stamp}/${valid}`;
+      await Deno.mkdir(dirOf(target), { recursive: true, mode: DIR_MODE });
+      await Deno.rename(found.abs, target);
+      return target;
+    });
+  }
+
   removeUser(userId: number): Promise<void> {
     return guard(async () => {
       checkUserId(userId);

@@ -256,3 +256,26 @@ Deno.test({
     }
   },
 });
+
+Deno.test("usage errors exit 2 before any connection is tried", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const cases: [string[], RegExp][] = [
+      [["register"], /--name NAME and --phone PHONE/],
+      [["mv", "only-one"], /FROM and TO/],
+      [["put"], /at least one/],
+      [["df", "extra"], /no arguments/],
+      [["frobnicate"], /Unknown command "frobnicate"/],
+    ];
+    for (const [args, message] of cases) {
+      // Port 1 on loopback: nothing listens, so exit 9 would mean it tried to connect.
+      const r = await runCloud(["connect", "--host", "127.0.0.1:1", ...args], {
+        env: { CLOUD_CONFIG_DIR: dir, CLOUD_PASSWORD: "x", CLOUD_EMAIL: "a@b.c" },
+      });
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -379,12 +379,16 @@ e2eTest(
     assert.match(repair.stdout, /3 problems, 3 repaired/, repair.stdout + repair.stderr);
     const after = await f.admin(["fsck"]);
     assert.equal(after.code, 0, after.stdout + after.stderr);
-    // The user sees what is on disk, with checksums that match it.
+    // The user sees what is on disk, with checksums that match it; the corrupt file is
+    // never blessed: it is moved to the quarantine for the administrator.
     const listing = await ls(run);
-    assert.deepEqual(namesOf(listing), ["bad.txt", "keep.txt", "stray.txt"]);
+    assert.deepEqual(namesOf(listing), ["keep.txt", "stray.txt"]);
     assert.equal(entry(listing, "stray.txt").sha256, await sha256File(join(userDir, "stray.txt")));
-    assert.equal(entry(listing, "bad.txt").sha256, await sha256File(join(userDir, "bad.txt")));
     assert.equal(await exists(join(userDir, "gone.txt")), false);
-    assert.equal(JSON.parse((await run("df", "--json")).stdout).files, 3);
+    assert.equal(await exists(join(userDir, "bad.txt")), false);
+    const moved = /moved to (\S+),/.exec(repair.stdout)?.[1];
+    assert.ok(moved?.startsWith(join(f.server.dataDir, "quarantine")), repair.stdout);
+    assert.equal(await Deno.readTextFile(moved!), "I was corrupted!!!!");
+    assert.equal(JSON.parse((await run("df", "--json")).stdout).files, 2);
   },
 );
