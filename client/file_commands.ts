@@ -76,6 +76,15 @@ export async function collectUploads(locals: string[], remoteDir: string): Promi
   return items;
 }
 
+/** True when `path` is an existing local folder. */
+function isLocalDir(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
 /** The exit code of the first failure among results, or 0. */
 function worstExit(errors: CloudError[]): number {
   return errors.length === 0 ? EXIT.OK : errors[0]!.exitCode;
@@ -146,44 +155,69 @@ export const fileCommands: Record<string, Command> = {
 
   get: async (client, args, options, io) => {
     const outDir = options.out ?? ".";
+    await Deno.mkdir(outDir, { recursive: true });
     await login(client, options);
     const errors: CloudError[] = [];
     const fail = (what: string, error: CloudError) => {
       errors.push(error);
       describeError(io, what, error);
     };
-    // A folder comes down with everything in it, like `sftp get -r`.
-    const items: DownloadItem[] = [];
-    const expand = async (remote: string, target: string) => {
+    const progress = terminalProgress();
+    const overwrite = options.overwrite ?? false;
+    // Every argument is tried as a file first, all pipelined; the ones that turn out to be
+    // folders come down afterwards with everything in them, like `sftp get -r`.
+    const folders: (DownloadItem & { error?: CloudError })[] = [];
+    const fetch = (items: DownloadItem[], firstPass: boolean) =>
+      downloadFiles(client, items, {
+        overwrite,
+        progress,
+        onResult: (result) => {
+          if (result.ok) {
+            if (result.resumedAt) io.err(`Resumed "${result.item}" at byte ${result.resumedAt}`);
+            return;
+          }
+          const item = items.find((i) => i.remote === result.item)!;
+          const maybeFolder = result.error.code === "E_CONFLICT" ||
+            (result.error.code === "E_EXISTS" && isLocalDir(item.target));
+          if (firstPass && maybeFolder) folders.push({ ...item, error: result.error });
+          else fail(result.item, result.error);
+        },
+      });
+    const files: DownloadItem[] = [];
+    for (const remote of args) {
+      const name = basename(remote.replace(/\/+$/, ""));
+      if (name === "") folders.push({ remote: "", target: outDir });
+      else files.push({ remote, target: join(outDir, name) });
+    }
+    await fetch(files, true);
+    const inside: DownloadItem[] = [];
+    const expand = async (remote: string, target: string): Promise<boolean> => {
       let entries: Entry[];
       try {
         entries = await client.list(remote);
       } catch (error) {
-        if (!(error instanceof CloudError)) throw error;
-        if (error.code === "E_CONFLICT") items.push({ remote, target }); // a file
-        else fail(remote, error);
-        return;
+        if (!(error instanceof CloudError) || error.code !== "E_CONFLICT") throw error;
+        return false; // a file after all
       }
       await Deno.mkdir(target, { recursive: true });
       for (const entry of entries) {
         const child = remoteJoin(remote, entry.name);
         if (entry.type === "dir") await expand(child, join(target, entry.name));
-        else items.push({ remote: child, target: join(target, entry.name) });
+        else inside.push({ remote: child, target: join(target, entry.name) });
       }
+      return true;
     };
-    for (const remote of args) {
-      const name = basename(remote.replace(/\/+$/, ""));
-      if (name === "") await expand("", outDir);
-      else await expand(remote, join(outDir, name));
+    for (const folder of folders) {
+      try {
+        if (!(await expand(folder.remote, folder.target)) && folder.error) {
+          fail(folder.remote, folder.error);
+        }
+      } catch (error) {
+        if (!(error instanceof CloudError)) throw error;
+        fail(folder.remote, error);
+      }
     }
-    await downloadFiles(client, items, {
-      overwrite: options.overwrite ?? false,
-      progress: terminalProgress(),
-      onResult: (result) => {
-        if (!result.ok) fail(result.item, result.error);
-        else if (result.resumedAt) io.err(`Resumed "${result.item}" at byte ${result.resumedAt}`);
-      },
-    });
+    await fetch(inside, false);
     return worstExit(errors);
   },
 
