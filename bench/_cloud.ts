@@ -7,6 +7,7 @@
 
 import { fileURLToPath } from "node:url";
 import { check, timed, type TimedRun } from "./_util.ts";
+import { terminate } from "../tests/_helpers/process.ts";
 
 /** The repository's main.ts. */
 export const MAIN_TS: string = fileURLToPath(new URL("../main.ts", import.meta.url));
@@ -19,7 +20,6 @@ export class CloudServer {
   readonly port: number;
   readonly fingerprint: string;
   #child: Deno.ChildProcess;
-  #status: Promise<Deno.CommandStatus>;
   #tail: string[];
   #drained: Promise<void>;
 
@@ -30,7 +30,6 @@ export class CloudServer {
     drained: Promise<void>,
   ) {
     this.#child = child;
-    this.#status = child.status;
     this.host = ready[1]!;
     this.port = Number(ready[2]);
     this.fingerprint = ready[3]!;
@@ -133,20 +132,7 @@ export class CloudServer {
 
   /** SIGTERM (the server drains for up to 10 s), SIGKILL after `timeoutMs`. */
   async stop(timeoutMs = 15_000): Promise<void> {
-    try {
-      this.#child.kill("SIGTERM");
-    } catch {
-      // already gone
-    }
-    const timer = setTimeout(() => {
-      try {
-        this.#child.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-    }, timeoutMs);
-    await this.#status.catch(() => {});
-    clearTimeout(timer);
+    await terminate(this.#child, timeoutMs).catch(() => {});
     await this.#drained;
   }
 }

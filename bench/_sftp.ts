@@ -7,6 +7,7 @@
 
 import { join } from "node:path";
 import { check, freePort, timed, type TimedRun, waitListening } from "./_util.ts";
+import { terminate } from "../tests/_helpers/process.ts";
 
 const SSHD = "/usr/sbin/sshd";
 const SFTP_SERVER_CANDIDATES = ["/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server"];
@@ -54,7 +55,6 @@ export class PrivateSshd {
   readonly port: number;
   readonly dir: string;
   #child: Deno.ChildProcess;
-  #status: Promise<Deno.CommandStatus>;
   #clientKey: string;
   #log: string;
 
@@ -68,7 +68,6 @@ export class PrivateSshd {
     this.port = port;
     this.dir = dir;
     this.#child = child;
-    this.#status = child.status;
     this.#clientKey = clientKey;
     this.#log = log;
   }
@@ -194,20 +193,7 @@ export class PrivateSshd {
 
   /** Stops sshd by its PID and waits (bounded) for it to exit. */
   async stop(): Promise<void> {
-    try {
-      this.#child.kill("SIGTERM");
-    } catch {
-      // already gone
-    }
-    const timer = setTimeout(() => {
-      try {
-        this.#child.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-    }, 5000);
-    await this.#status.catch(() => {});
-    clearTimeout(timer);
+    await terminate(this.#child, 5000).catch(() => {});
   }
 
   /** The log of sshd (for error messages). */

@@ -9,6 +9,7 @@
  */
 
 import { resolve } from "node:path";
+import { terminate } from "../../_helpers/process.ts";
 
 /** The repository root. */
 export const ROOT: string = resolve(import.meta.dirname!, "../../..");
@@ -117,24 +118,8 @@ export class NsProcess {
   }
 
   /** Sends SIGTERM (then SIGKILL after `graceMs`) and waits for the exit. */
-  async stop(graceMs = 10_000): Promise<Deno.CommandStatus> {
-    try {
-      this.#child.kill("SIGTERM");
-    } catch {
-      // already gone
-    }
-    const timer = setTimeout(() => {
-      try {
-        this.#child.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-    }, graceMs);
-    try {
-      return await this.status;
-    } finally {
-      clearTimeout(timer);
-    }
+  stop(graceMs = 10_000): Promise<Deno.CommandStatus> {
+    return terminate(this.#child, graceMs);
   }
 }
 
